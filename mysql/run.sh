@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs MariaDB in the foreground (the launcher keeps its pid) with its data in
+# $STATE_DIR/mysql. The data directory is initialised on first start.
+set -euo pipefail
+: "${STATE_DIR:?STATE_DIR is not set}" "${MYSQL_HOST:?MYSQL_HOST is not set}" "${MYSQL_PORT:?MYSQL_PORT is not set}"
+here=$(cd "$(dirname "$0")" && pwd)
+dir="$STATE_DIR/mysql"
+user=$(id -un)
+mkdir -p "$dir"
+
+if [ ! -d "$dir/data" ]; then
+  # Initialise aside and rename, so an interrupted first start is simply redone.
+  # root authenticates over the unix socket as the OS user that runs the stack;
+  # the pipeline's own users get passwords from .env (see users.sql).
+  rm -rf "$dir/data.init"
+  mariadb-install-db --no-defaults --datadir="$dir/data.init" --user="$user" \
+    --auth-root-authentication-method=socket --auth-root-socket-user="$user" --skip-test-db
+  mv "$dir/data.init" "$dir/data"
+fi
+
+exec mariadbd --defaults-file="$here/my.cnf" --user="$user" --datadir="$dir/data" \
+  --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
+  --bind-address="$MYSQL_HOST" --port="$MYSQL_PORT"

@@ -1,0 +1,1 @@
+"""Shared code of the sales pipeline: settings and the local stack launcher."""

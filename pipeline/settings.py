@@ -1,0 +1,58 @@
+"""Every host, port, name and secret, read once from `.env` (and the environment).
+
+Environment variables win over `.env`, so a test or a user can override one
+value without editing the file: `MYSQL_PORT=3307 make up`.
+"""
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=REPO_ROOT / ".env", extra="ignore")
+
+    state_dir: Path = Path("var")
+
+    kafka_host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512M"
+    orders_topic: str = "orders"
+    dlq_topic: str = "orders.dlq"
+    orders_partitions: int = 3
+    kafka_replication_factor: int = 1
+
+    cassandra_host: str = "127.0.0.1"
+    cassandra_port: int = 9042
+    cassandra_storage_port: int = 7000
+    cassandra_jmx_port: int = 7199
+    cassandra_heap: str = "1G"
+    cassandra_keyspace: str = "sales"
+    cassandra_replication_factor: int = 1
+
+    mysql_host: str = "127.0.0.1"
+    mysql_port: int = 3306
+    mysql_database: str = "sales"
+    mysql_user: str = "pipeline"
+    mysql_password: SecretStr
+    mysql_readonly_user: str = "dashboard"
+    mysql_readonly_password: SecretStr
+
+    startup_timeout: float = 240.0
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir if self.state_dir.is_absolute() else REPO_ROOT / self.state_dir
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,176 @@
+"""Start, check and stop the local stack.
+
+Usage: python -m pipeline.stack {up,down,status,logs,teardown} [kafka|cassandra|mysql ...]
+
+`up` starts each server in the background with its own log file, waits until
+it answers a real client, then applies the topics and schemas. Running it
+again is harmless. `down` stops by pid what `up` started and keeps the data;
+`teardown` also deletes the state folder (data, logs, checkpoints).
+"""
+import argparse
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from subprocess import Popen
+
+from pydantic import SecretStr
+
+from pipeline.settings import REPO_ROOT, Settings, get_settings
+from pipeline.stack import processes, schemas
+from pipeline.stack.processes import StackError
+from pipeline.stack.services import Service, services
+
+SCHEMAS = {
+    "kafka": ("topics", lambda s: f"created {schemas.create_topics(s) or 'none (all exist)'}"),
+    "cassandra": ("keyspace and tables", lambda s: f"{schemas.apply_cassandra(s)} statements applied"),
+    "mysql": ("database, tables and users", lambda s: f"{schemas.apply_mysql(s)} statements applied"),
+}
+
+
+class Progress:
+    def __init__(self, total: int):
+        self.done, self.total = 0, total
+
+    def step(self, message: str) -> None:
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {message}", flush=True)
+
+
+def shown(path) -> str:
+    return os.path.relpath(path, REPO_ROOT) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    """The environment run.sh scripts read: settings in upper case, secrets left out."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if not isinstance(value, SecretStr):
+            env[name.upper()] = str(value)
+    env["STATE_DIR"] = str(settings.state_path)
+    return env
+
+
+def start(service: Service, settings: Settings) -> Popen | None:
+    """Start service unless it is already running; the new process, if any."""
+    pid_file, log_file = service.pid_file(settings), service.log_file(settings)
+    if processes.running_pid(pid_file):
+        return None
+    if processes.port_taken(service.host, service.port):
+        raise StackError(
+            f"{service.name} cannot start: {service.host}:{service.port} is already in use by another "
+            f"process. Stop that process or set {service.name.upper()}_PORT in .env. Log: {shown(log_file)}"
+        )
+    return processes.spawn(["bash", str(service.run_script)], server_env(settings), pid_file, log_file)
+
+
+def wait_ready(service: Service, settings: Settings, process: Popen | None) -> float:
+    """Seconds until service answered its probe; StackError if it died or timed out."""
+    pid_file, log_file = service.pid_file(settings), service.log_file(settings)
+    started = time.monotonic()
+    while True:
+        exit_code = process.poll() if process else None
+        if processes.running_pid(pid_file) is None:
+            how = f"exited with code {exit_code}" if exit_code is not None else "is not running"
+            raise StackError(
+                f"{service.name} {how} before answering on {service.host}:{service.port}. "
+                f"Read {shown(log_file)}; its last lines:\n{processes.tail(log_file)}"
+            )
+        try:
+            service.probe(settings)
+            return time.monotonic() - started
+        except Exception as error:  # any client error means "not ready yet"
+            last_error = error
+        if time.monotonic() - started > settings.startup_timeout:
+            raise StackError(
+                f"{service.name} did not answer on {service.host}:{service.port} within "
+                f"{settings.startup_timeout:.0f}s (last error: {last_error}). Read {shown(log_file)}"
+            )
+        time.sleep(1)
+
+
+def up(chosen: list[Service], settings: Settings) -> None:
+    progress = Progress(3 * len(chosen))
+    started = {}
+    for service in chosen:
+        started[service.name] = start(service, settings)
+        pid = processes.running_pid(service.pid_file(settings))
+        state = "started" if started[service.name] else "already running"
+        progress.step(f"{service.name}: {state}, pid {pid}, log {shown(service.log_file(settings))}")
+    for service in chosen:
+        seconds = wait_ready(service, settings, started[service.name])
+        progress.step(f"{service.name}: answering on {service.host}:{service.port} ({seconds:.1f}s)")
+    for service in chosen:
+        what, apply = SCHEMAS[service.name]
+        progress.step(f"{service.name}: {what}: {apply(settings)}")
+
+
+def down(chosen: list[Service], settings: Settings) -> None:
+    def stop(service: Service) -> str:
+        began = time.monotonic()
+        pid = processes.stop(service.pid_file(settings), service.stop_timeout)
+        if pid is None:
+            return f"{service.name}: not running"
+        return f"{service.name}: stopped pid {pid} ({time.monotonic() - began:.1f}s)"
+
+    progress = Progress(len(chosen))
+    with ThreadPoolExecutor(len(chosen)) as pool:
+        for line in pool.map(stop, chosen):
+            progress.step(line)
+
+
+def status(chosen: list[Service], settings: Settings) -> None:
+    for service in chosen:
+        pid = processes.running_pid(service.pid_file(settings))
+        if pid:
+            state = f"up    pid {pid}"
+        elif processes.port_taken(service.host, service.port):
+            state = "down  (port in use by another process)"
+        else:
+            state = "down"
+        print(f"{service.name:<10} {service.host}:{service.port:<6} {state:<40} log {shown(service.log_file(settings))}")
+
+
+def logs(chosen: list[Service], settings: Settings, follow: bool) -> None:
+    files = [str(service.log_file(settings)) for service in chosen]
+    if follow:
+        os.execvp("tail", ["tail", "-n", "20", "-F", *files])
+    for service, path in zip(chosen, files):
+        print(f"==> {service.name}: {shown(service.log_file(settings))}")
+        print(processes.tail(service.log_file(settings), 20))
+
+
+def teardown(chosen: list[Service], settings: Settings) -> None:
+    down(chosen, settings)
+    shutil.rmtree(settings.state_path, ignore_errors=True)
+    print(f"deleted {shown(settings.state_path)} (data, logs, checkpoints)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.stack", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "down", "status", "logs", "teardown"])
+    parser.add_argument("services", nargs="*", help="default: all")
+    parser.add_argument("--follow", action="store_true", help="logs: keep following")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    everything = services(settings)
+    unknown = set(args.services) - {service.name for service in everything}
+    if unknown:
+        parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
+    chosen = [service for service in everything if not args.services or service.name in args.services]
+    try:
+        if args.command == "logs":
+            logs(chosen, settings, args.follow)
+        elif args.command == "teardown" and args.services:
+            parser.error("teardown takes no service names: it deletes the whole state folder")
+        else:
+            {"up": up, "down": down, "status": status, "teardown": teardown}[args.command](chosen, settings)
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Topics, keyspace and database, applied idempotently on every `make up`."""
+import re
+
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from pipeline.settings import REPO_ROOT, Settings
+from pipeline.stack.services import cassandra_cluster, mysql_admin
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
+
+
+def identifier(name: str) -> str:
+    """DDL cannot bind names as parameters, so names from .env are checked instead."""
+    if not IDENTIFIER.fullmatch(name):
+        raise ValueError(f"{name!r} is not a valid keyspace or database name")
+    return name
+
+
+def statements(text: str) -> list[str]:
+    """Split a schema file on semicolons that end a line; whole-line comments dropped."""
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [part.strip() for part in re.split(r";\s*$", code, flags=re.M) if part.strip()]
+
+
+def create_topics(settings: Settings) -> list[str]:
+    """Create the missing topics; the names of those created."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000)
+    try:
+        missing = [
+            name for name in (settings.orders_topic, settings.dlq_topic)
+            if name not in set(admin.list_topics())
+        ]
+        if missing:
+            admin.create_topics([
+                NewTopic(name, settings.orders_partitions, settings.kafka_replication_factor)
+                for name in missing
+            ])
+        return missing
+    finally:
+        admin.close()
+
+
+def apply_cassandra(settings: Settings) -> int:
+    """Create the keyspace and run cassandra/schema.cql; the number of statements."""
+    keyspace = identifier(settings.cassandra_keyspace)
+    replication = int(settings.cassandra_replication_factor)
+    cluster = cassandra_cluster(settings)
+    try:
+        session = cluster.connect()
+        session.execute(
+            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+            f"{{'class': 'SimpleStrategy', 'replication_factor': {replication}}}"
+        )
+        session.set_keyspace(keyspace)
+        schema = statements((REPO_ROOT / "cassandra" / "schema.cql").read_text())
+        for statement in schema:
+            session.execute(statement)
+        return len(schema)
+    finally:
+        cluster.shutdown()
+
+
+def apply_mysql(settings: Settings) -> int:
+    """Create the database, run mysql/schema.sql and mysql/users.sql; the number of statements."""
+    database = identifier(settings.mysql_database)
+    accounts = {
+        "user": settings.mysql_user,
+        "password": settings.mysql_password.get_secret_value(),
+        "readonly_user": settings.mysql_readonly_user,
+        "readonly_password": settings.mysql_readonly_password.get_secret_value(),
+    }
+    schema = statements((REPO_ROOT / "mysql" / "schema.sql").read_text())
+    users = statements((REPO_ROOT / "mysql" / "users.sql").read_text().replace("{database}", database))
+    with mysql_admin(settings, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
+        cursor.execute(f"USE `{database}`")
+        for statement in schema:
+            cursor.execute(statement)
+        for statement in users:
+            cursor.execute(statement, accounts)
+    return len(schema) + len(users)

@@ -1,0 +1,78 @@
+"""The three servers of the local stack and the real client query that proves each is up."""
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pymysql
+from cassandra.cluster import Cluster
+from kafka.admin import KafkaAdminClient
+
+from pipeline.settings import REPO_ROOT, Settings
+
+# Connection attempts fail by design while a server boots; the launcher
+# reports the outcome itself.
+for noisy in ("kafka", "cassandra"):
+    logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    host: str
+    port: int
+    probe: Callable[[Settings], object]
+    stop_timeout: float = 60.0
+
+    @property
+    def run_script(self) -> Path:
+        return REPO_ROOT / self.name / "run.sh"
+
+    def pid_file(self, settings: Settings) -> Path:
+        return settings.state_path / "run" / f"{self.name}.pid"
+
+    def log_file(self, settings: Settings) -> Path:
+        return settings.state_path / "log" / f"{self.name}.log"
+
+
+def probe_kafka(settings: Settings) -> object:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000)
+    try:
+        return admin.describe_cluster()
+    finally:
+        admin.close()
+
+
+def cassandra_cluster(settings: Settings) -> Cluster:
+    return Cluster([settings.cassandra_host], port=settings.cassandra_port, connect_timeout=5)
+
+
+def probe_cassandra(settings: Settings) -> object:
+    cluster = cassandra_cluster(settings)
+    try:
+        return cluster.connect().execute("SELECT release_version FROM system.local").one()
+    finally:
+        cluster.shutdown()
+
+
+def mysql_socket(settings: Settings) -> Path:
+    return settings.state_path / "mysql" / "mysqld.sock"
+
+
+def mysql_admin(settings: Settings, **options) -> pymysql.Connection:
+    """root over the unix socket: how the launcher creates the database and users."""
+    return pymysql.connect(unix_socket=str(mysql_socket(settings)), user="root", connect_timeout=5, **options)
+
+
+def probe_mysql(settings: Settings) -> object:
+    with mysql_admin(settings) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        return cursor.fetchone()
+
+
+def services(settings: Settings) -> list[Service]:
+    return [
+        Service("kafka", settings.kafka_host, settings.kafka_port, probe_kafka),
+        Service("cassandra", settings.cassandra_host, settings.cassandra_port, probe_cassandra, stop_timeout=120),
+        Service("mysql", settings.mysql_host, settings.mysql_port, probe_mysql),
+    ]
