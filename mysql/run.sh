@@ -3,6 +3,8 @@
 # $STATE_DIR/mysql. The data directory is initialised on first start.
 set -euo pipefail
 : "${STATE_DIR:?STATE_DIR is not set}" "${MYSQL_HOST:?MYSQL_HOST is not set}" "${MYSQL_PORT:?MYSQL_PORT is not set}"
+# mariadbd lives in /usr/sbin, which a non-root PATH often lacks.
+export PATH="$PATH:/usr/sbin"
 here=$(cd "$(dirname "$0")" && pwd)
 dir="$STATE_DIR/mysql"
 user=$(id -un)

@@ -28,6 +28,11 @@ def _start_time(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]
 
 
+def alive(pid: int) -> bool:
+    """True while pid runs (an exited, not yet reaped zombie does not count)."""
+    return _start_time(pid) is not None
+
+
 def running_pid(pid_file: Path) -> int | None:
     """The pid recorded in pid_file if that very process is still alive."""
     try:

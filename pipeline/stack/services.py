@@ -1,5 +1,6 @@
 """The three servers of the local stack and the real client query that proves each is up."""
 import logging
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -65,6 +66,8 @@ def mysql_admin(settings: Settings, **options) -> pymysql.Connection:
 
 
 def probe_mysql(settings: Settings) -> object:
+    # The admin socket can answer while TCP, which every other client uses, is not bound.
+    socket.create_connection((settings.mysql_host, settings.mysql_port), timeout=5).close()
     with mysql_admin(settings) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         return cursor.fetchone()

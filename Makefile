@@ -1,0 +1,67 @@
+# The project's table of contents (`make help`). Logic lives in the service
+# folders and in pipeline/; each recipe here is a line or two.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := $(PY) -m pipeline.stack
+# Debian's Maven prints bare colour resets even with -B -q; sed drops them.
+MVN := mvn -B -q
+NO_ANSI := sed 's/\x1b\[0m//g'
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help demo setup mariadb up down teardown clean status logs test lock
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+demo: up ## The main job: start the stack and show each service up
+	@$(STACK) status
+
+setup: .env $(VENV)/.synced kafka/target/classpath.txt cassandra/target/classpath.txt jars/.resolved mariadb ## Install what the stack needs (idempotent)
+
+.env:
+	@python3 -m pipeline.envfile
+
+$(VENV)/.synced: requirements.lock
+	@echo "==> setup: python env $(VENV) from requirements.lock (uv $(UV_VERSION))"
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv==$(UV_VERSION)
+	@python3 -m uv venv --quiet --allow-existing --python python3.11 $(VENV)
+	@python3 -m uv pip sync --quiet --python $(PY) requirements.lock && touch $@
+
+%/target/classpath.txt: %/pom.xml
+	@echo "==> setup: $* jars from Maven Central (into ~/.m2)"
+	@$(MVN) -f $< dependency:build-classpath -Dmdep.outputFile=$(abspath $@) 2>&1 | $(NO_ANSI)
+
+jars/.resolved: jars/pom.xml
+	@echo "==> setup: Spark connectors from Maven Central (into jars/)"
+	@$(MVN) -f $< dependency:copy-dependencies 2>&1 | $(NO_ANSI) && touch $@
+
+mariadb: ## MariaDB server from Debian packages, when absent (part of setup)
+	@[ -x /usr/sbin/mariadbd ] || { echo "==> setup: mariadb-server from Debian"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; }
+
+up: setup ## Start Kafka, Cassandra and MariaDB; apply topics and schemas
+	@$(STACK) up
+
+down: ## Stop what `up` started (by pid); data stays
+	@$(STACK) down
+
+teardown: ## down, then delete data, logs and checkpoints
+	@$(STACK) teardown
+
+clean: teardown ## Same as teardown
+
+status: ## Each service: up or down, port, pid, log
+	@$(STACK) status
+
+logs: ## Last lines of each log (FOLLOW=1 keeps following)
+	@$(STACK) logs $(if $(FOLLOW),--follow)
+
+test: up ## Unit and integration tests against the real local stack
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lock: ## Re-pin requirements.lock from pyproject.toml
+	python3 -m uv pip compile --quiet pyproject.toml --extra test --python-version 3.11 -o requirements.lock

@@ -1,0 +1,38 @@
+"""`make up` must fail fast and say which service failed and which log to read.
+
+Each case runs the launcher on a private state folder and port, so the
+running stack is untouched.
+"""
+import socket
+
+from tests.integration.conftest import stack
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_taken_port_names_the_service_the_setting_and_the_log(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        result = stack("up", "mysql", env={"STATE_DIR": str(tmp_path), "MYSQL_PORT": str(port)}, timeout=60)
+    assert result.returncode == 1
+    assert f"mysql cannot start: 127.0.0.1:{port} is already in use" in result.stderr
+    assert "MYSQL_PORT" in result.stderr
+    assert str(tmp_path / "log" / "mysql.log") in result.stderr
+    assert not (tmp_path / "run" / "mysql.pid").exists()
+
+
+def test_a_server_that_dies_at_start_is_reported_with_its_log_lines(tmp_path):
+    # An empty data directory (as after a botched restore) has no system
+    # tables, so mariadbd gives up at start.
+    (tmp_path / "mysql" / "data").mkdir(parents=True)
+    result = stack("up", "mysql", env={"STATE_DIR": str(tmp_path), "MYSQL_PORT": str(free_port())}, timeout=120)
+    assert result.returncode == 1
+    assert "mysql exited with code" in result.stderr
+    assert f"Read {tmp_path / 'log' / 'mysql.log'}" in result.stderr
+    assert "privilege tables" in result.stderr  # the server's own words, from its log

@@ -1,0 +1,75 @@
+"""`make down` then `make up` keeps every write and leaves no process behind.
+
+Runs last among the integration tests (file order) because it restarts the stack.
+"""
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pymysql
+from cassandra.cluster import Cluster
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from pipeline.stack import processes
+from pipeline.stack.services import services
+from tests.integration.conftest import stack
+
+
+def write_everywhere(settings, marker: uuid.UUID):
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    acked = producer.send(settings.orders_topic, key=str(marker).encode(), value=b'{"durability": true}').get(timeout=30)
+    producer.close()
+
+    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
+    cluster.connect(settings.cassandra_keyspace).execute(
+        "INSERT INTO orders (order_id, total, created_at) VALUES (%s, %s, %s)",
+        (marker, Decimal("12.34"), datetime.now(timezone.utc)),
+    )
+    cluster.shutdown()
+
+    with mysql(settings) as connection, connection.cursor() as cursor:
+        cursor.execute("INSERT INTO stream_commits (query_name, batch_id) VALUES (%s, %s)", (f"durability-{marker}"[:64], 42))
+        connection.commit()
+    return acked
+
+
+def mysql(settings):
+    return pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
+                           password=settings.mysql_password.get_secret_value(), database=settings.mysql_database)
+
+
+def test_down_then_up_keeps_the_data_and_leaves_no_process(settings):
+    marker = uuid.uuid4()
+    acked = write_everywhere(settings, marker)
+    pids = {s.name: processes.running_pid(s.pid_file(settings)) for s in services(settings)}
+
+    stopped = stack("down")
+    assert stopped.returncode == 0, stopped.stderr
+    for service in services(settings):
+        assert processes.running_pid(service.pid_file(settings)) is None, service.name
+        assert not processes.alive(pids[service.name]), f"{service.name} pid {pids[service.name]} survived"
+        assert not processes.port_taken(service.host, service.port), f"{service.name} port still bound"
+
+    started = stack("up")
+    assert started.returncode == 0, started.stdout + started.stderr
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    partition = TopicPartition(settings.orders_topic, acked.partition)
+    consumer.assign([partition])
+    consumer.seek(partition, acked.offset)
+    records = consumer.poll(timeout_ms=10000, max_records=1).get(partition, [])
+    consumer.close()
+    assert [r.key for r in records] == [str(marker).encode()]
+
+    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
+    row = cluster.connect(settings.cassandra_keyspace).execute(
+        "SELECT total FROM orders WHERE order_id = %s", (marker,)).one()
+    cluster.shutdown()
+    assert row is not None and row.total == Decimal("12.34")
+
+    with mysql(settings) as connection, connection.cursor() as cursor:
+        name = f"durability-{marker}"[:64]
+        cursor.execute("SELECT batch_id FROM stream_commits WHERE query_name = %s", (name,))
+        assert cursor.fetchall() == ((42,),)
+        cursor.execute("DELETE FROM stream_commits WHERE query_name = %s", (name,))
+        connection.commit()
