@@ -37,7 +37,9 @@ class Service:
 
 
 def probe_kafka(settings: Settings) -> object:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000)
+    # Short timeouts: the launcher retries every second, and the default 30 s
+    # bootstrap wait would hide a broker that came up meanwhile.
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000, bootstrap_timeout_ms=3000)
     try:
         return admin.describe_cluster()
     finally:
