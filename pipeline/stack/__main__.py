@@ -52,6 +52,15 @@ def server_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def probe_error(service: Service, settings: Settings) -> Exception | None:
+    """None when the service answers its real client query, else why not."""
+    try:
+        service.probe(settings)
+        return None
+    except Exception as error:  # any client error means "not answering (yet)"
+        return error
+
+
 def start(service: Service, settings: Settings) -> Popen | None:
     """Start service unless it is already running; the new process, if any."""
     pid_file, log_file = service.pid_file(settings), service.log_file(settings)
@@ -77,11 +86,9 @@ def wait_ready(service: Service, settings: Settings, process: Popen | None) -> f
                 f"{service.name} {how} before answering on {service.host}:{service.port}. "
                 f"Read {shown(log_file)}; its last lines:\n{processes.tail(log_file)}"
             )
-        try:
-            service.probe(settings)
+        last_error = probe_error(service, settings)
+        if last_error is None:
             return time.monotonic() - started
-        except Exception as error:  # any client error means "not ready yet"
-            last_error = error
         if time.monotonic() - started > settings.startup_timeout:
             raise StackError(
                 f"{service.name} did not answer on {service.host}:{service.port} within "
@@ -124,12 +131,12 @@ def status(chosen: list[Service], settings: Settings) -> None:
     for service in chosen:
         pid = processes.running_pid(service.pid_file(settings))
         if pid:
-            state = f"up    pid {pid}"
+            state = f"up    pid {pid}, " + ("NOT answering" if probe_error(service, settings) else "answering")
         elif processes.port_taken(service.host, service.port):
             state = "down  (port in use by another process)"
         else:
             state = "down"
-        print(f"{service.name:<10} {service.host}:{service.port:<6} {state:<40} log {shown(service.log_file(settings))}")
+        print(f"{service.name:<10} {service.host}:{service.port:<6} {state:<42} log {shown(service.log_file(settings))}")
 
 
 def logs(chosen: list[Service], settings: Settings, follow: bool) -> None:

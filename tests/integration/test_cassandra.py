@@ -26,5 +26,6 @@ def test_writing_the_same_order_twice_leaves_one_row_with_the_last_values(sessio
     session.execute(insert, (order_id, 7, "Takeaway", "burger", 3, Decimal("300.00"), "USD", "visa", created, Decimal("900.00"), "CA"))
 
     rows = list(session.execute("SELECT quantity, total, unit_price FROM orders WHERE order_id = %s", (order_id,)))
+    session.execute("DELETE FROM orders WHERE order_id = %s", (order_id,))
     assert len(rows) == 1
     assert (rows[0].quantity, rows[0].total, rows[0].unit_price) == (3, Decimal("900.00"), Decimal("300.00"))

@@ -22,6 +22,9 @@ def connect(settings, user, password):
 def pipeline_db(settings):
     with connect(settings, settings.mysql_user, settings.mysql_password) as connection:
         yield connection
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM sales_by_minute WHERE window_start = %s", (WINDOW[0],))
+        connection.commit()
 
 
 @pytest.fixture

@@ -62,8 +62,9 @@ def test_down_then_up_keeps_the_data_and_leaves_no_process(settings):
     assert [r.key for r in records] == [str(marker).encode()]
 
     cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
-    row = cluster.connect(settings.cassandra_keyspace).execute(
-        "SELECT total FROM orders WHERE order_id = %s", (marker,)).one()
+    session = cluster.connect(settings.cassandra_keyspace)
+    row = session.execute("SELECT total FROM orders WHERE order_id = %s", (marker,)).one()
+    session.execute("DELETE FROM orders WHERE order_id = %s", (marker,))
     cluster.shutdown()
     assert row is not None and row.total == Decimal("12.34")
 
