@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from subprocess import Popen
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from pipeline.settings import REPO_ROOT, Settings, get_settings
 from pipeline.stack import processes, schemas
@@ -160,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("services", nargs="*", help="default: all")
     parser.add_argument("--follow", action="store_true", help="logs: keep following")
     args = parser.parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        bad = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
+        print(f"error: .env (or the environment) has invalid settings: {bad}", file=sys.stderr)
+        return 2
     everything = services(settings)
     unknown = set(args.services) - {service.name for service in everything}
     if unknown:
