@@ -3,6 +3,7 @@
 Environment variables win over `.env`, so a test or a user can override one
 value without editing the file: `MYSQL_PORT=3307 make up`.
 """
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,9 +45,28 @@ class Settings(BaseSettings):
 
     startup_timeout: float = 240.0
 
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Comma-separated; an empty value turns the key check off.
+    api_keys: SecretStr = SecretStr("")
+    max_body_bytes: int = 1_048_576
+    max_batch_orders: int = 1000
+    default_unit_price: Decimal = Decimal("300.00")
+    # The API answers 503 when Kafka has not acknowledged within this time.
+    kafka_delivery_timeout_ms: int = 1500
+    retry_after_seconds: int = 2
+
     @property
     def state_path(self) -> Path:
         return self.state_dir if self.state_dir.is_absolute() else REPO_ROOT / self.state_dir
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.get_secret_value().split(",") if key.strip()]
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -1,6 +1,6 @@
 """Start, check and stop the local stack.
 
-Usage: python -m pipeline.stack {up,down,status,logs,teardown} [kafka|cassandra|mysql ...]
+Usage: python -m pipeline.stack {up,down,status,logs,teardown} [kafka|cassandra|mysql|api ...]
 
 `up` starts each server in the background with its own log file, waits until
 it answers a real client, then applies the topics and schemas. Running it
@@ -98,7 +98,7 @@ def wait_ready(service: Service, settings: Settings, process: Popen | None) -> f
 
 
 def up(chosen: list[Service], settings: Settings) -> None:
-    progress = Progress(3 * len(chosen))
+    progress = Progress(2 * len(chosen) + sum(service.name in SCHEMAS for service in chosen))
     started = {}
     for service in chosen:
         started[service.name] = start(service, settings)
@@ -109,8 +109,9 @@ def up(chosen: list[Service], settings: Settings) -> None:
         seconds = wait_ready(service, settings, started[service.name])
         progress.step(f"{service.name}: answering on {service.host}:{service.port} ({seconds:.1f}s)")
     for service in chosen:
-        what, apply = SCHEMAS[service.name]
-        progress.step(f"{service.name}: {what}: {apply(settings)}")
+        if service.name in SCHEMAS:
+            what, apply = SCHEMAS[service.name]
+            progress.step(f"{service.name}: {what}: {apply(settings)}")
 
 
 def down(chosen: list[Service], settings: Settings) -> None:

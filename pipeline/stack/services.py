@@ -1,10 +1,11 @@
-"""The three servers of the local stack and the real client query that proves each is up."""
+"""The servers of the local stack and the real client query that proves each is up."""
 import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import httpx
 import pymysql
 from cassandra.cluster import Cluster
 from kafka.admin import KafkaAdminClient
@@ -24,10 +25,11 @@ class Service:
     port: int
     probe: Callable[[Settings], object]
     stop_timeout: float = 60.0
+    folder: str = ""  # the service folder holding run.sh, when not named like the service
 
     @property
     def run_script(self) -> Path:
-        return REPO_ROOT / self.name / "run.sh"
+        return REPO_ROOT / (self.folder or self.name) / "run.sh"
 
     def pid_file(self, settings: Settings) -> Path:
         return settings.state_path / "run" / f"{self.name}.pid"
@@ -75,9 +77,14 @@ def probe_mysql(settings: Settings) -> object:
         return cursor.fetchone()
 
 
+def probe_api(settings: Settings) -> object:
+    return httpx.get(f"{settings.api_url}/healthz", timeout=2).raise_for_status()
+
+
 def services(settings: Settings) -> list[Service]:
     return [
         Service("kafka", settings.kafka_host, settings.kafka_port, probe_kafka),
         Service("cassandra", settings.cassandra_host, settings.cassandra_port, probe_cassandra, stop_timeout=120),
         Service("mysql", settings.mysql_host, settings.mysql_port, probe_mysql),
+        Service("api", settings.api_host, settings.api_port, probe_api, stop_timeout=15, folder="ingest_api"),
     ]

@@ -1,8 +1,10 @@
 import json
 import uuid
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
+
+from tests.integration.helpers import OrdersTopic
 
 
 def test_orders_and_dlq_topics_exist_with_configured_partitions(settings):
@@ -15,26 +17,10 @@ def test_orders_and_dlq_topics_exist_with_configured_partitions(settings):
 
 
 def test_three_keyed_records_come_back_exactly(settings):
-    sent = {str(uuid.uuid4()): {"probe": n} for n in range(3)}
+    topic = OrdersTopic(settings)
+    sent = [(str(uuid.uuid4()).encode(), json.dumps({"probe": n}).encode()) for n in range(3)]
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    acked = [
-        producer.send(settings.orders_topic, key=key.encode(), value=json.dumps(value).encode()).get(timeout=30)
-        for key, value in sent.items()
-    ]
+    for key, value in sent:
+        producer.send(settings.orders_topic, key=key, value=value).get(timeout=30)
     producer.close()
-
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    try:
-        partitions = {TopicPartition(settings.orders_topic, meta.partition) for meta in acked}
-        consumer.assign(list(partitions))
-        for meta in acked:
-            consumer.seek(TopicPartition(settings.orders_topic, meta.partition), min(
-                m.offset for m in acked if m.partition == meta.partition))
-        end = consumer.end_offsets(list(partitions))
-        received = []
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            for records in consumer.poll(timeout_ms=1000).values():
-                received += [(r.key.decode(), json.loads(r.value)) for r in records if r.key and r.key.decode() in sent]
-    finally:
-        consumer.close()
-    assert sorted(received, key=lambda kv: kv[0]) == sorted(sent.items())
+    assert sorted(topic.since()) == sorted(sent)

@@ -5,7 +5,7 @@ running stack is untouched.
 """
 import socket
 
-from tests.integration.conftest import stack
+from tests.integration.helpers import stack
 
 
 def free_port() -> int:

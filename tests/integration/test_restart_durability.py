@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.stack import processes
 from pipeline.stack.services import services
-from tests.integration.conftest import stack
+from tests.integration.helpers import stack
 
 
 def write_everywhere(settings, marker: uuid.UUID):

@@ -1,0 +1,1 @@
+"""The ingest API: validates orders against the contract and produces them to Kafka."""

@@ -1,0 +1,94 @@
+"""The order contract: what a client POSTs, defined once.
+
+The API validates with `Order`; the Kafka record is `Order.record()`; the
+Spark schema, the Cassandra and MySQL columns, the load generator and the
+tests derive from these fields (tests/unit/test_contract_drift.py fails when
+a schema file drifts from them). Money is Decimal, never float.
+"""
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
+from pydantic_extra_types.currency_code import ISO4217
+
+from pipeline.settings import get_settings
+
+CENT = Decimal("0.01")
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+MAX_QUANTITY = 10_000
+PRODUCT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class Source(StrEnum):
+    DINE_IN = "Dine In"
+    TAKEAWAY = "Takeaway"
+    HOME_DELIVERY = "Home Delivery"
+
+
+class PaymentMethod(StrEnum):
+    VISA = "visa"
+    MASTERCARD = "mastercard"
+    AMEX = "amex"
+    CASH = "cash"
+    OTHER = "other"
+
+
+# Up to 99 999 999.99 a unit, so a total (x 10 000) fits DECIMAL(14,2).
+Money = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2, allow_inf_nan=False)]
+
+
+def _default_unit_price() -> Decimal:
+    return get_settings().default_unit_price
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Order(BaseModel):
+    """One order as a client sends it; absent optional fields get their defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: UUID = Field(default_factory=uuid4, description="Idempotency key and Kafka key; assigned if absent.")
+    customer_id: StrictInt = Field(ge=1, le=2**31 - 1)
+    source: Source
+    product_id: str = Field("default", pattern=PRODUCT_ID_PATTERN)
+    quantity: StrictInt = Field(ge=1, le=MAX_QUANTITY)
+    unit_price: Money = Field(default_factory=_default_unit_price)
+    currency: ISO4217 = "USD"
+    payment_method: PaymentMethod | None = None
+    created_at: AwareDatetime = Field(default_factory=_now, description="RFC 3339 with offset; server time if absent.")
+    total: Money | None = Field(None, description="quantity x unit_price; if sent, it must equal that.")
+
+    @field_validator("unit_price")
+    @classmethod
+    def _to_cents(cls, price: Decimal) -> Decimal:
+        return price.quantize(CENT)
+
+    @field_validator("created_at")
+    @classmethod
+    def _not_in_the_future(cls, created_at: datetime) -> datetime:
+        if created_at - _now() > MAX_FUTURE_SKEW:
+            raise ValueError(f"must not be more than {MAX_FUTURE_SKEW.seconds // 60} minutes in the future")
+        return created_at.astimezone(timezone.utc)
+
+    @field_validator("total")
+    @classmethod
+    def _matches_quantity_times_price(cls, total: Decimal | None, info: ValidationInfo) -> Decimal | None:
+        quantity, price = info.data.get("quantity"), info.data.get("unit_price")
+        if total is not None and quantity is not None and price is not None and total != quantity * price:
+            raise ValueError(f"must equal quantity x unit_price = {(quantity * price).quantize(CENT)}")
+        return total
+
+    @model_validator(mode="after")
+    def _compute_total(self) -> "Order":
+        self.total = (self.quantity * self.unit_price).quantize(CENT)
+        return self
+
+    def record(self) -> tuple[bytes, bytes]:
+        """The Kafka message: key = order_id, value = the order as JSON (money as strings)."""
+        return str(self.order_id).encode(), self.model_dump_json().encode()

@@ -1,0 +1,39 @@
+"""What integration tests share: running the launcher, and reading back Kafka."""
+import os
+import subprocess
+import sys
+
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.settings import REPO_ROOT, Settings
+
+
+def stack(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the launcher as `make` does, in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.stack", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=timeout,
+    )
+
+
+class OrdersTopic:
+    """Marks the end of every partition of `orders` now; `since()` reads what came after."""
+
+    def __init__(self, settings: Settings):
+        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        self.partitions = [TopicPartition(settings.orders_topic, p)
+                           for p in sorted(self.consumer.partitions_for_topic(settings.orders_topic))]
+        self.start = self.consumer.end_offsets(self.partitions)
+
+    def since(self) -> list[tuple[bytes, bytes]]:
+        """(key, value) of every record produced after construction, in partition order."""
+        end = self.consumer.end_offsets(self.partitions)
+        self.consumer.assign(self.partitions)
+        for partition in self.partitions:
+            self.consumer.seek(partition, self.start[partition])
+        records = []
+        while any(self.consumer.position(p) < end[p] for p in self.partitions):
+            for partition, batch in self.consumer.poll(timeout_ms=1000).items():
+                records += [(r.key, r.value) for r in batch if r.offset < end[partition]]
+        self.consumer.close()
+        return records

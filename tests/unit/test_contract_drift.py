@@ -1,0 +1,60 @@
+"""The schema files must agree with the order contract: a field added to `Order`
+and not to the tables (or a column too narrow for an enum) fails here."""
+import re
+import typing
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+from pydantic import AwareDatetime
+
+from pipeline.contract import Order, PaymentMethod, Source
+from pipeline.settings import REPO_ROOT
+
+CQL_TYPES = {UUID: "uuid", int: "int", str: "text", Decimal: "decimal", datetime: "timestamp", AwareDatetime: "timestamp"}
+
+
+def python_type(field: str) -> type:
+    """The field's type without Optional and Annotated wrappers; enums and codes count as str."""
+    annotation = Order.model_fields[field].annotation
+    arg = next(a for a in typing.get_args(annotation) or (annotation,) if a is not type(None))
+    while typing.get_origin(arg) is typing.Annotated:
+        arg = typing.get_args(arg)[0]
+    return str if issubclass(arg, str) else arg
+
+
+def table_columns(path: str, table: str) -> dict[str, str]:
+    text = (REPO_ROOT / path).read_text()
+    body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?)\n\)", text, re.S).group(1)
+    columns = {}
+    for line in body.splitlines():
+        match = re.match(r"\s+(\w+)\s+(\w+(?:\(\d+(?:,\d+)?\))?)", line)
+        if match and match.group(1) not in {"PRIMARY", "KEY"}:
+            columns[match.group(1)] = match.group(2)
+    return columns
+
+
+@pytest.mark.parametrize("table", ["orders", "orders_by_time"])
+def test_every_contract_field_is_a_cassandra_column_of_the_matching_type(table):
+    columns = table_columns("cassandra/schema.cql", table)
+    expected = {field: CQL_TYPES[python_type(field)] for field in Order.model_fields}
+    assert {field: columns.get(field) for field in expected} == expected
+
+
+def width(sql_type: str) -> int:
+    return int(re.search(r"\((\d+)", sql_type).group(1))
+
+
+@pytest.mark.parametrize("table", ["sales_by_minute"])
+def test_mysql_dimension_columns_hold_every_enum_value(table):
+    columns = table_columns("mysql/schema.sql", table)
+    assert width(columns["source"]) >= max(len(s.value) for s in Source)
+    assert width(columns["payment_method"]) >= max(len(m.value) for m in [*PaymentMethod]) and width(columns["payment_method"]) >= len("unknown")
+    assert columns["currency"].upper() == "CHAR(3)"
+    assert columns["revenue"].upper().startswith("DECIMAL(") and columns["revenue"].endswith(",2)")
+
+
+def test_mysql_product_column_holds_the_longest_product_id():
+    longest = int(re.search(r"\{1,(\d+)\}", Order.model_fields["product_id"].metadata[0].pattern).group(1))
+    assert width(table_columns("mysql/schema.sql", "product_sales_by_minute")["product_id"]) == longest
