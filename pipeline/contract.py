@@ -37,7 +37,8 @@ class PaymentMethod(StrEnum):
 
 
 # Up to 99 999 999.99 a unit, so a total (x 10 000) fits DECIMAL(14,2).
-Money = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2, allow_inf_nan=False)]
+UnitPrice = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2, allow_inf_nan=False)]
+Total = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2, allow_inf_nan=False)]
 
 
 def _default_unit_price() -> Decimal:
@@ -58,11 +59,11 @@ class Order(BaseModel):
     source: Source
     product_id: str = Field("default", pattern=PRODUCT_ID_PATTERN)
     quantity: StrictInt = Field(ge=1, le=MAX_QUANTITY)
-    unit_price: Money = Field(default_factory=_default_unit_price)
+    unit_price: UnitPrice = Field(default_factory=_default_unit_price)
     currency: ISO4217 = "USD"
     payment_method: PaymentMethod | None = None
     created_at: AwareDatetime = Field(default_factory=_now, description="RFC 3339 with offset; server time if absent.")
-    total: Money | None = Field(None, description="quantity x unit_price; if sent, it must equal that.")
+    total: Total | None = Field(None, description="quantity x unit_price; if sent, it must equal that.")
 
     @field_validator("unit_price")
     @classmethod

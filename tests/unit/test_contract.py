@@ -129,6 +129,11 @@ def test_a_sent_total_equal_to_quantity_times_price_is_accepted(total):
     assert order(total=total).total == Decimal("600.00")
 
 
+def test_the_largest_order_total_is_accepted_whether_sent_or_computed():
+    largest = {"quantity": MAX_QUANTITY, "unit_price": "99999999.99"}
+    assert order(**largest).total == order(**largest, total="999999999900.00").total == Decimal("999999999900.00")
+
+
 def test_a_sent_total_that_differs_is_rejected_on_total():
     assert rejected_fields(total="599.99") == {"total"}
 
