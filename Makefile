@@ -13,7 +13,7 @@ MVN := mvn -B -q
 NO_ANSI := sed 's/\x1b\[0m//g'
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help demo setup mariadb up down teardown clean status logs test lock
+.PHONY: help demo setup mariadb up api down teardown clean status logs simulate test lock
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -43,8 +43,11 @@ jars/.resolved: jars/pom.xml
 mariadb: ## MariaDB server from Debian packages, when absent (part of setup)
 	@[ -x /usr/sbin/mariadbd ] || { echo "==> setup: mariadb-server from Debian"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; }
 
-up: setup ## Start Kafka, Cassandra and MariaDB; apply topics and schemas
+up: setup ## Start Kafka, Cassandra, MariaDB and the ingest API; apply topics and schemas
 	@$(STACK) up
+
+api: setup ## Start the ingest API alone (Kafka must be reachable for 202s)
+	@$(STACK) up api
 
 down: ## Stop what `up` started (by pid); data stays
 	@$(STACK) down
@@ -59,6 +62,9 @@ status: ## Each service: up or down, port, pid, log
 
 logs: ## Last lines of each log (FOLLOW=1 keeps following)
 	@$(STACK) logs $(if $(FOLLOW),--follow)
+
+simulate: ## Load generator through the API: RATE orders/s for DURATION s (0 = until Ctrl-C), MODE=batch|single
+	@$(PY) -m pipeline.simulate --rate $(or $(RATE),200) --duration $(or $(DURATION),60) --mode $(or $(MODE),batch)
 
 test: up ## Unit and integration tests against the real local stack
 	@$(PY) -m pytest $(PYTEST_ARGS)
