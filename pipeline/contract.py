@@ -70,6 +70,14 @@ class Order(BaseModel):
     def _to_cents(cls, price: Decimal) -> Decimal:
         return price.quantize(CENT)
 
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _rfc3339_text(cls, created_at: object) -> object:
+        # Pydantic would also read a bare number as Unix seconds; the contract says RFC 3339.
+        if not isinstance(created_at, (str, datetime)):
+            raise ValueError("must be an RFC 3339 timestamp string")
+        return created_at
+
     @field_validator("created_at")
     @classmethod
     def _not_in_the_future(cls, created_at: datetime) -> datetime:

@@ -111,12 +111,12 @@ def test_created_at_up_to_five_minutes_ahead_is_accepted():
     assert order(created_at=(datetime.now(timezone.utc) + timedelta(minutes=4)).isoformat())
 
 
-@pytest.mark.parametrize("created_at", [
-    (datetime.now(timezone.utc) + timedelta(minutes=6)).isoformat(),
-    "2026-11-23T10:00:00",  # no offset: not RFC 3339
-    "yesterday",
-])
-def test_created_at_in_the_future_or_without_offset_is_rejected(created_at):
+def test_created_at_over_five_minutes_ahead_is_rejected():
+    assert rejected_fields(created_at=(datetime.now(timezone.utc) + timedelta(minutes=6)).isoformat()) == {"created_at"}
+
+
+@pytest.mark.parametrize("created_at", ["2026-01-15T10:00:00", "yesterday", 1700000000])
+def test_created_at_without_offset_or_not_a_timestamp_is_rejected(created_at):
     assert rejected_fields(created_at=created_at) == {"created_at"}
 
 
