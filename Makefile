@@ -18,8 +18,9 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-demo: up ## The main job: start the stack and show each service up
-	@$(STACK) status
+demo: up ## The main job: start everything, then send orders at DEMO_RATE/s until Ctrl-C
+	@$(STACK) status && $(PY) -m pipeline.stack urls
+	@$(PY) -m pipeline.simulate --rate $(or $(DEMO_RATE),20) --duration 0 --mode single
 
 setup: .env $(VENV)/.synced kafka/target/classpath.txt cassandra/target/classpath.txt jars/.resolved mariadb ## Install what the stack needs (idempotent)
 

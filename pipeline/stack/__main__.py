@@ -1,6 +1,6 @@
 """Start, check and stop the local stack.
 
-Usage: python -m pipeline.stack {up,down,status,logs,teardown} [kafka|cassandra|mysql|api ...]
+Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown} [kafka|cassandra|mysql|api ...]
 
 `up` starts each server in the background with its own log file, waits until
 it answers a real client, then applies the topics and schemas. Running it
@@ -149,6 +149,15 @@ def logs(chosen: list[Service], settings: Settings, follow: bool) -> None:
         print(processes.tail(service.log_file(settings), 20))
 
 
+def urls(_chosen: list[Service], settings: Settings) -> None:
+    keys = settings.api_key_list
+    print(f"ingest API  {settings.api_url}  (docs {settings.api_url}/docs)  X-API-Key: {keys[0] if keys else '(none)'}")
+    print(f"Kafka       {settings.kafka_bootstrap}  topics {settings.orders_topic}, {settings.dlq_topic}")
+    print(f"Cassandra   {settings.cassandra_host}:{settings.cassandra_port}  keyspace {settings.cassandra_keyspace}")
+    print(f"MySQL       {settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}  "
+          f"read-only user {settings.mysql_readonly_user} (password in .env)")
+
+
 def teardown(chosen: list[Service], settings: Settings) -> None:
     down(chosen, settings)
     shutil.rmtree(settings.state_path, ignore_errors=True)
@@ -157,7 +166,7 @@ def teardown(chosen: list[Service], settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.stack", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status", "logs", "teardown"])
+    parser.add_argument("command", choices=["up", "down", "status", "logs", "urls", "teardown"])
     parser.add_argument("services", nargs="*", help="default: all")
     parser.add_argument("--follow", action="store_true", help="logs: keep following")
     args = parser.parse_args(argv)
@@ -178,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "teardown" and args.services:
             parser.error("teardown takes no service names: it deletes the whole state folder")
         else:
-            {"up": up, "down": down, "status": status, "teardown": teardown}[args.command](chosen, settings)
+            {"up": up, "down": down, "status": status, "urls": urls, "teardown": teardown}[args.command](chosen, settings)
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
