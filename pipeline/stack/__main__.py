@@ -123,9 +123,10 @@ def down(chosen: list[Service], settings: Settings) -> None:
         return f"{service.name}: stopped pid {pid} ({time.monotonic() - began:.1f}s)"
 
     progress = Progress(len(chosen))
-    with ThreadPoolExecutor(len(chosen)) as pool:
-        for line in pool.map(stop, chosen):
-            progress.step(line)
+    for group in ([s for s in chosen if s.client], [s for s in chosen if not s.client]):
+        with ThreadPoolExecutor(max(1, len(group))) as pool:
+            for line in pool.map(stop, group):
+                progress.step(line)
 
 
 def status(chosen: list[Service], settings: Settings) -> None:

@@ -26,6 +26,7 @@ class Service:
     probe: Callable[[Settings], object]
     stop_timeout: float = 60.0
     folder: str = ""  # the service folder holding run.sh, when not named like the service
+    client: bool = False  # uses the servers, so it stops before them (the API flushes to Kafka)
 
     @property
     def run_script(self) -> Path:
@@ -86,5 +87,6 @@ def services(settings: Settings) -> list[Service]:
         Service("kafka", settings.kafka_host, settings.kafka_port, probe_kafka),
         Service("cassandra", settings.cassandra_host, settings.cassandra_port, probe_cassandra, stop_timeout=120),
         Service("mysql", settings.mysql_host, settings.mysql_port, probe_mysql),
-        Service("api", settings.api_host, settings.api_port, probe_api, stop_timeout=15, folder="ingest_api"),
+        Service("api", settings.api_host, settings.api_port, probe_api, stop_timeout=15, folder="ingest_api",
+                client=True),
     ]
