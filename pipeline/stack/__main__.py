@@ -142,12 +142,12 @@ def status(chosen: list[Service], settings: Settings) -> None:
 
 
 def logs(chosen: list[Service], settings: Settings, follow: bool) -> None:
-    files = [str(service.log_file(settings)) for service in chosen]
+    files = [service.log_file(settings) for service in chosen]
     if follow:
-        os.execvp("tail", ["tail", "-n", "20", "-F", *files])
-    for service, path in zip(chosen, files):
-        print(f"==> {service.name}: {shown(service.log_file(settings))}")
-        print(processes.tail(service.log_file(settings), 20))
+        os.execvp("tail", ["tail", "-n", "20", "-F", *map(str, files)])
+    for service, log_file in zip(chosen, files):
+        print(f"==> {service.name}: {shown(log_file)}")
+        print(processes.tail(log_file, 20))
 
 
 def urls(_chosen: list[Service], settings: Settings) -> None:
