@@ -1,4 +1,5 @@
 """Integration tests run against the real local stack that `make test` starts."""
+import httpx
 import pytest
 
 from pipeline.settings import Settings
@@ -17,3 +18,11 @@ def running_stack(settings: Settings) -> None:
     down = [s.name for s in services(settings) if processes.running_pid(s.pid_file(settings)) is None]
     if down:
         pytest.fail(f"not running: {', '.join(down)}. Start the stack with `make up` (make test does).")
+
+
+@pytest.fixture
+def api(settings: Settings):
+    """An HTTP client for the running ingest API, with a valid key when keys are configured."""
+    keys = settings.api_key_list
+    with httpx.Client(base_url=settings.api_url, headers={"X-API-Key": keys[0]} if keys else {}, timeout=10) as client:
+        yield client

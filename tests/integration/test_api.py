@@ -1,5 +1,4 @@
 """The ingest API over real HTTP, against the real Kafka of the local stack."""
-import json
 import time
 import uuid
 from datetime import datetime, timezone
@@ -9,13 +8,6 @@ import pytest
 
 from pipeline.contract import Order
 from tests.integration.helpers import OrdersTopic, stack
-
-
-@pytest.fixture
-def api(settings):
-    keys = settings.api_key_list
-    with httpx.Client(base_url=settings.api_url, headers={"X-API-Key": keys[0]} if keys else {}, timeout=10) as client:
-        yield client
 
 
 def full_order(**changes) -> dict:
