@@ -13,7 +13,7 @@ MVN := mvn -B -q
 NO_ANSI := sed 's/\x1b\[0m//g'
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help demo setup mariadb up api down teardown clean status logs simulate test lock
+.PHONY: help demo setup mariadb up api submit stop-job down teardown clean status logs simulate test lock
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -44,11 +44,17 @@ jars/.resolved: jars/pom.xml
 mariadb: ## MariaDB server from Debian packages, when absent (part of setup)
 	@[ -x /usr/sbin/mariadbd ] || { echo "==> setup: mariadb-server from Debian"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; }
 
-up: setup ## Start Kafka, Cassandra, MariaDB and the ingest API; apply topics and schemas
+up: setup ## Start Kafka, Cassandra, MariaDB, the ingest API and the Spark job; apply topics and schemas
 	@$(STACK) up
 
 api: setup ## Start the ingest API alone (Kafka must be reachable for 202s)
 	@$(STACK) up api
+
+submit: setup ## Start the Spark streaming job in the background (SPARK_MASTER in .env; once only)
+	@$(STACK) up spark
+
+stop-job: ## Stop the Spark job after its current micro-batch
+	@$(STACK) down spark
 
 down: ## Stop what `up` started (by pid); data stays
 	@$(STACK) down

@@ -11,9 +11,7 @@ status, and JSON numbers become Decimals, never floats.
 """
 import asyncio
 import hmac
-import json
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,25 +22,13 @@ from pydantic import ValidationError
 
 from ingest_api.observe import PRODUCED, REJECTED, ObserveRequests, configure_logging
 from ingest_api.producer import KafkaUnavailable, OrderProducer
-from pipeline.contract import Order
+from pipeline.contract import Order, loads, problems
 from pipeline.settings import Settings, get_settings
 
 
 class ApiError(Exception):
     def __init__(self, status: int, field: str, reason: str, headers: dict[str, str] | None = None):
         self.status, self.field, self.reason, self.headers = status, field, reason, headers
-
-
-def problems(error: ValidationError) -> list[dict[str, str]]:
-    """Pydantic errors as the API reports them: the field path and the reason."""
-    return [
-        {"field": ".".join(map(str, e["loc"])) or "body", "reason": e["msg"], "type": e["type"]}
-        for e in error.errors(include_url=False, include_input=False, include_context=False)
-    ]
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
 
 
 async def read_json(request: Request, settings: Settings) -> Any:
@@ -58,7 +44,7 @@ async def read_json(request: Request, settings: Settings) -> Any:
         if len(body) > settings.max_body_bytes:
             raise ApiError(413, "body", f"larger than {settings.max_body_bytes} bytes")
     try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
+        return loads(body)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         REJECTED.labels("invalid_json").inc()
         raise ApiError(422, "body", f"invalid JSON: {error}") from None

@@ -11,8 +11,9 @@ CREATE TABLE IF NOT EXISTS customers (
   segment     VARCHAR(32)  NOT NULL
 );
 
--- Event-time windows with their dimensions. The job upserts running totals,
--- so writing a window again replaces its values instead of adding to them.
+-- Event-time windows with their dimensions. Each micro-batch adds its counts
+-- to its windows in the transaction that records its batch id in
+-- stream_commits, so a batch replayed after a crash adds nothing twice.
 CREATE TABLE IF NOT EXISTS sales_by_minute (
   window_start   DATETIME      NOT NULL,
   window_end     DATETIME      NOT NULL,
@@ -27,7 +28,7 @@ CREATE TABLE IF NOT EXISTS sales_by_minute (
   PRIMARY KEY (window_start, window_end, source, state, payment_method, currency)
 );
 
--- Per-product windows for the top-products chart; same upsert rule.
+-- Per-product windows for the top-products chart; same rule.
 CREATE TABLE IF NOT EXISTS product_sales_by_minute (
   window_start DATETIME      NOT NULL,
   window_end   DATETIME      NOT NULL,
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS stream_progress (
   query_name      VARCHAR(64) NOT NULL,
   batch_id        BIGINT      NOT NULL,
   input_rows      BIGINT      NOT NULL,
+  dead_letters    BIGINT      NOT NULL DEFAULT 0,
   rows_per_second DOUBLE      NOT NULL,
   duration_ms     BIGINT      NOT NULL,
   max_event_time  DATETIME(3) NULL,

@@ -56,9 +56,26 @@ class Settings(BaseSettings):
     kafka_delivery_timeout_ms: int = 1500
     retry_after_seconds: int = 2
 
+    # The Spark streaming job (spark_jobs/); durations in Spark's syntax.
+    spark_master: str = "local[*]"
+    spark_local_ip: str = "127.0.0.1"
+    spark_ui_port: int = 4040
+    spark_driver_memory: str = "1g"
+    spark_shuffle_partitions: int = 3
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int = 50_000
+    trigger_interval: str = "2 seconds"
+    window_duration: str = "1 minute"
+    watermark_delay: str = "2 minutes"
+    customers_refresh_seconds: float = 60.0
+
     @property
     def state_path(self) -> Path:
         return self.state_dir if self.state_dir.is_absolute() else REPO_ROOT / self.state_dir
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.state_path / "checkpoints"
 
     @property
     def api_key_list(self) -> list[str]:

@@ -1,10 +1,11 @@
 """Start, check and stop the local stack.
 
-Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown} [kafka|cassandra|mysql|api ...]
+Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown} [kafka|cassandra|mysql|api|spark ...]
 
 `up` starts each server in the background with its own log file, waits until
-it answers a real client, then applies the topics and schemas. Running it
-again is harmless. `down` stops by pid what `up` started and keeps the data;
+it answers a real client, applies the topics and schemas, then starts the
+clients (the ingest API and the Spark job) the same way. Running it again is
+harmless. `down` stops by pid what `up` started and keeps the data;
 `teardown` also deletes the state folder (data, logs, checkpoints).
 """
 import argparse
@@ -25,7 +26,7 @@ from pipeline.stack.services import Service, services
 SCHEMAS = {
     "kafka": ("topics", lambda s: f"created {schemas.create_topics(s) or 'none (all exist)'}"),
     "cassandra": ("keyspace and tables", lambda s: f"{schemas.apply_cassandra(s)} statements applied"),
-    "mysql": ("database, tables and users", lambda s: f"{schemas.apply_mysql(s)} statements applied"),
+    "mysql": ("database, tables, users and customers", schemas.apply_mysql),
 }
 
 
@@ -98,7 +99,17 @@ def wait_ready(service: Service, settings: Settings, process: Popen | None) -> f
 
 
 def up(chosen: list[Service], settings: Settings) -> None:
-    progress = Progress(2 * len(chosen) + sum(service.name in SCHEMAS for service in chosen))
+    servers, clients = [s for s in chosen if not s.client], [s for s in chosen if s.client]
+    progress = Progress(2 * len(chosen) + sum(service.name in SCHEMAS for service in servers))
+    start_and_wait(servers, settings, progress)
+    for service in servers:
+        if service.name in SCHEMAS:
+            what, apply = SCHEMAS[service.name]
+            progress.step(f"{service.name}: {what}: {apply(settings)}")
+    start_and_wait(clients, settings, progress)
+
+
+def start_and_wait(chosen: list[Service], settings: Settings, progress: Progress) -> None:
     started = {}
     for service in chosen:
         started[service.name] = start(service, settings)
@@ -108,16 +119,12 @@ def up(chosen: list[Service], settings: Settings) -> None:
     for service in chosen:
         seconds = wait_ready(service, settings, started[service.name])
         progress.step(f"{service.name}: answering on {service.host}:{service.port} ({seconds:.1f}s)")
-    for service in chosen:
-        if service.name in SCHEMAS:
-            what, apply = SCHEMAS[service.name]
-            progress.step(f"{service.name}: {what}: {apply(settings)}")
 
 
 def down(chosen: list[Service], settings: Settings) -> None:
     def stop(service: Service) -> str:
         began = time.monotonic()
-        pid = processes.stop(service.pid_file(settings), service.stop_timeout)
+        pid = processes.stop(service.pid_file(settings), service.stop_timeout, service.terminate)
         if pid is None:
             return f"{service.name}: not running"
         return f"{service.name}: stopped pid {pid} ({time.monotonic() - began:.1f}s)"
@@ -157,6 +164,7 @@ def urls(_chosen: list[Service], settings: Settings) -> None:
     print(f"Cassandra   {settings.cassandra_host}:{settings.cassandra_port}  keyspace {settings.cassandra_keyspace}")
     print(f"MySQL       {settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}  "
           f"read-only user {settings.mysql_readonly_user} (password in .env)")
+    print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}  (job log {shown(settings.state_path / 'log' / 'spark.log')})")
 
 
 def teardown(chosen: list[Service], settings: Settings) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections import deque
 from pathlib import Path
+from typing import Callable
 
 
 class StackError(Exception):
@@ -58,11 +59,33 @@ def spawn(command: list[str], env: dict[str, str], pid_file: Path, log_file: Pat
     return process
 
 
-def stop(pid_file: Path, timeout: float) -> int | None:
-    """SIGTERM the recorded process group, SIGKILL it after timeout; the pid it stopped."""
+def terminate_group(pid: int) -> None:
+    os.killpg(pid, signal.SIGTERM)
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of pid, whichever of its threads started them."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # the thread ended meanwhile
+            continue
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def stop(pid_file: Path, timeout: float, terminate: Callable[[int], None] = terminate_group) -> int | None:
+    """terminate(pid) (default: SIGTERM its process group), SIGKILL the group after timeout; the pid it stopped."""
     pid = running_pid(pid_file)
     if pid is not None:
-        os.killpg(pid, signal.SIGTERM)
+        terminate(pid)
         deadline = time.monotonic() + timeout
         while running_pid(pid_file) == pid and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -1,4 +1,5 @@
 """Topics, keyspace and database, applied idempotently on every `make up`."""
+import csv
 import re
 
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -60,8 +61,22 @@ def apply_cassandra(settings: Settings) -> int:
         cluster.shutdown()
 
 
-def apply_mysql(settings: Settings) -> int:
-    """Create the database, run mysql/schema.sql and mysql/users.sql; the number of statements."""
+LOAD_CUSTOMERS = """
+INSERT INTO customers (customer_id, name, state, country, segment) VALUES (%s, %s, %s, %s, %s)
+ON DUPLICATE KEY UPDATE name = VALUES(name), state = VALUES(state), country = VALUES(country),
+                        segment = VALUES(segment)"""
+
+
+def customers() -> list[tuple[str, ...]]:
+    """The customers dimension shipped as reference data in mysql/customers.csv."""
+    with (REPO_ROOT / "mysql" / "customers.csv").open(newline="") as rows:
+        reader = csv.reader(rows)
+        next(reader)
+        return [tuple(row) for row in reader]
+
+
+def apply_mysql(settings: Settings) -> str:
+    """Create the database, run mysql/schema.sql and mysql/users.sql, load the customers; what was done."""
     database = identifier(settings.mysql_database)
     accounts = {
         "user": settings.mysql_user,
@@ -71,6 +86,7 @@ def apply_mysql(settings: Settings) -> int:
     }
     schema = statements((REPO_ROOT / "mysql" / "schema.sql").read_text())
     users = statements((REPO_ROOT / "mysql" / "users.sql").read_text().replace("{database}", database))
+    reference = customers()
     with mysql_admin(settings, autocommit=True) as connection, connection.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
         cursor.execute(f"USE `{database}`")
@@ -78,4 +94,5 @@ def apply_mysql(settings: Settings) -> int:
             cursor.execute(statement)
         for statement in users:
             cursor.execute(statement, accounts)
-    return len(schema) + len(users)
+        cursor.executemany(LOAD_CUSTOMERS, reference)
+    return f"{len(schema) + len(users)} statements applied, {len(reference)} customers loaded"

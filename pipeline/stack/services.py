@@ -1,5 +1,7 @@
 """The servers of the local stack and the real client query that proves each is up."""
 import logging
+import os
+import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +13,7 @@ from cassandra.cluster import Cluster
 from kafka.admin import KafkaAdminClient
 
 from pipeline.settings import REPO_ROOT, Settings
+from pipeline.stack import processes
 
 # Connection attempts fail by design while a server boots; the launcher
 # reports the outcome itself.
@@ -26,7 +29,8 @@ class Service:
     probe: Callable[[Settings], object]
     stop_timeout: float = 60.0
     folder: str = ""  # the service folder holding run.sh, when not named like the service
-    client: bool = False  # uses the servers, so it stops before them (the API flushes to Kafka)
+    client: bool = False  # uses the servers: starts after them and stops before them
+    terminate: Callable[[int], None] = processes.terminate_group  # how a stop begins
 
     @property
     def run_script(self) -> Path:
@@ -82,6 +86,24 @@ def probe_api(settings: Settings) -> object:
     return httpx.get(f"{settings.api_url}/healthz", timeout=2).raise_for_status()
 
 
+def probe_spark(settings: Settings) -> object:
+    """The driver's UI lists the application once the SparkContext is up."""
+    url = f"http://{settings.spark_local_ip}:{settings.spark_ui_port}/api/v1/applications"
+    applications = httpx.get(url, timeout=2).raise_for_status().json()
+    if not applications:
+        raise RuntimeError("no application yet")
+    return applications
+
+
+def terminate_spark_driver(pid: int) -> None:
+    """SIGTERM to the Python driver only: it lets the running batch finish, then the JVM (pid) exits with it."""
+    drivers = [child for child in processes.children(pid) if "spark_jobs/" in processes.command_line(child)]
+    for driver in drivers:
+        os.kill(driver, signal.SIGTERM)
+    if not drivers:
+        processes.terminate_group(pid)
+
+
 def services(settings: Settings) -> list[Service]:
     return [
         Service("kafka", settings.kafka_host, settings.kafka_port, probe_kafka),
@@ -89,4 +111,6 @@ def services(settings: Settings) -> list[Service]:
         Service("mysql", settings.mysql_host, settings.mysql_port, probe_mysql),
         Service("api", settings.api_host, settings.api_port, probe_api, stop_timeout=15, folder="ingest_api",
                 client=True),
+        Service("spark", settings.spark_local_ip, settings.spark_ui_port, probe_spark, stop_timeout=90,
+                folder="spark_jobs", client=True, terminate=terminate_spark_driver),
     ]

@@ -14,7 +14,8 @@ def pom_property(path: str, name: str) -> str:
 
 def pyproject_pin(package: str) -> str:
     dependencies = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    return next(re.fullmatch(rf"{package}==(\S+)", dep).group(1) for dep in dependencies if dep.startswith(f"{package}=="))
+    pins = (re.fullmatch(rf"{package}(\[[\w,]+\])?==(\S+)", dep) for dep in dependencies)
+    return next(pin.group(2) for pin in pins if pin)
 
 
 def test_spark_connector_matches_the_pyspark_pin():

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the orders stream in the foreground with the pinned pyspark's spark-submit
+# (exec: this pid becomes the driver JVM's; the Python driver is its child, and
+# `make stop-job` sends SIGTERM to that child so the running batch can finish).
+# The connectors come from jars/ (`make setup`). Env (all required): SPARK_MASTER,
+# SPARK_LOCAL_IP, SPARK_UI_PORT, SPARK_DRIVER_MEMORY.
+set -euo pipefail
+: "${SPARK_MASTER:?}" "${SPARK_LOCAL_IP:?}" "${SPARK_UI_PORT:?}" "${SPARK_DRIVER_MEMORY:?}"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+shopt -s nullglob
+jars=(jars/*.jar)
+[[ ${#jars[@]} -gt 0 ]] || { echo "spark_jobs/run.sh: no jars in jars/: run \`make setup\`" >&2; exit 1; }
+jar_list=$(IFS=,; echo "${jars[*]}")
+
+# Driver and Python workers import pipeline/ and spark_jobs/ with the project's Python.
+export SPARK_LOCAL_IP PYTHONPATH="$repo" PYSPARK_PYTHON="$repo/.venv/bin/python" PYSPARK_DRIVER_PYTHON="$repo/.venv/bin/python"
+exec "$repo/.venv/bin/spark-submit" \
+  --master "$SPARK_MASTER" --name orders_stream --driver-memory "$SPARK_DRIVER_MEMORY" \
+  --jars "$jar_list" \
+  --conf spark.ui.port="$SPARK_UI_PORT" --conf spark.port.maxRetries=0 \
+  --driver-java-options "-Dlog4j2.configurationFile=file:$repo/spark_jobs/log4j2.properties" \
+  spark_jobs/orders_stream.py

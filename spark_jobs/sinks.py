@@ -1,0 +1,146 @@
+"""Where each micro-batch goes: dead letters to Kafka, orders to Cassandra, windows to MySQL.
+
+The order of the writes is what makes a replayed batch harmless. Kafka and
+Cassandra are written first (Cassandra rows are upserts by key); the MySQL
+transaction comes last and records the batch id with the window increments, so
+after a crash the batch is either fully in MySQL and skipped on replay, or not
+there at all and applied once.
+"""
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timezone
+
+import pymysql
+from pyspark import inheritable_thread_target
+from pyspark.sql import DataFrame, SparkSession
+
+from pipeline.settings import Settings
+from spark_jobs import transforms
+
+ADD_SALES = """
+INSERT INTO sales_by_minute
+  (window_start, window_end, source, state, payment_method, currency, orders, units, revenue)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON DUPLICATE KEY UPDATE
+  orders = orders + VALUES(orders), units = units + VALUES(units), revenue = revenue + VALUES(revenue)"""
+ADD_PRODUCT_SALES = """
+INSERT INTO product_sales_by_minute (window_start, window_end, product_id, orders, units, revenue)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON DUPLICATE KEY UPDATE
+  orders = orders + VALUES(orders), units = units + VALUES(units), revenue = revenue + VALUES(revenue)"""
+COMMITTED_BATCH = "SELECT batch_id FROM stream_commits WHERE query_name = %s"
+COMMIT_BATCH = """
+INSERT INTO stream_commits (query_name, batch_id) VALUES (%s, %s)
+ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id)"""
+RECORD_PROGRESS = """
+INSERT INTO stream_progress (query_name, batch_id, input_rows, dead_letters, rows_per_second, duration_ms,
+                             max_event_time, watermark, late_rows)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+NEWEST_EVENT_TIME = "SELECT MAX(max_event_time) FROM stream_progress WHERE query_name = %s"
+
+
+def mysql_connection(settings: Settings) -> pymysql.Connection:
+    return pymysql.connect(
+        host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
+        password=settings.mysql_password.get_secret_value(), database=settings.mysql_database,
+        autocommit=False, connect_timeout=10,
+    )
+
+
+class BatchWriter:
+    """The foreachBatch function of the orders stream."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, query_name: str):
+        self.spark, self.settings, self.query_name = spark, settings, query_name
+        self.customers: DataFrame | None = None
+        self.customers_loaded_at = 0.0
+        with mysql_connection(settings) as connection, connection.cursor() as cursor:
+            cursor.execute(NEWEST_EVENT_TIME, (query_name,))
+            self.newest_event_time = cursor.fetchone()[0]
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        began = time.monotonic()
+        if batch_id <= self.committed_batch():
+            print(f"batch {batch_id}: already committed to MySQL, skipped (replay after a restart)", flush=True)
+            return
+        # The batch runs the stateful dedup and the enrichment a broadcast join, so
+        # both are computed once and shared by every write.
+        orders = transforms.enrich(transforms.valid_orders(batch.persist()), self.customer_states()).persist()
+        try:
+            self.write(batch, orders, batch_id, began)
+        finally:
+            orders.unpersist()
+            batch.unpersist()
+
+    def write(self, batch: DataFrame, orders: DataFrame, batch_id: int, began: float) -> None:
+        newest_before = self.newest_event_time and self.newest_event_time.replace(tzinfo=timezone.utc)
+        window = self.settings.window_duration
+        # Independent Spark jobs over the cached batch: run together, they overlap their scheduling gaps.
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            def run(action, *args):
+                return pool.submit(inheritable_thread_target(action), *args)
+
+            summary = run(lambda: transforms.batch_summary(batch, newest_before, self.settings.watermark_delay).first())
+            writes = [run(self.write_cassandra, orders, "orders"),
+                      run(self.write_cassandra, transforms.by_time(orders), "orders_by_time"),
+                      run(self.write_dead_letters, transforms.dead_letters(batch))]
+            sales = run(lambda: transforms.sales_by_minute(orders, window).collect())
+            product_sales = run(lambda: transforms.product_sales_by_minute(orders, window).collect())
+            summary, sales, product_sales = summary.result(), sales.result(), product_sales.result()
+            for write in writes:
+                write.result()
+        if not summary.input_rows:  # a no-data batch, which Spark runs when the dedup watermark moves
+            return
+        seconds = time.monotonic() - began
+        progress = (self.query_name, batch_id, summary.input_rows, summary.dead_letters,
+                    summary.input_rows / seconds, int(seconds * 1000), summary.max_event_time,
+                    summary.watermark, summary.late_rows)
+        if self.commit(batch_id, sales, product_sales, progress):
+            if summary.max_event_time and (self.newest_event_time is None
+                                           or summary.max_event_time > self.newest_event_time):
+                self.newest_event_time = summary.max_event_time
+            print(f"batch {batch_id}: {summary.input_rows} records, {summary.dead_letters} dead letters, "
+                  f"{summary.late_rows} late, {len(sales)} window rows, {seconds * 1000:.0f} ms; "
+                  f"newest event {summary.max_event_time}", flush=True)
+
+    def committed_batch(self) -> int:
+        with mysql_connection(self.settings) as connection, connection.cursor() as cursor:
+            cursor.execute(COMMITTED_BATCH, (self.query_name,))
+            row = cursor.fetchone()
+        return -1 if row is None else row[0]
+
+    def customer_states(self) -> DataFrame:
+        """The customers dimension, re-read from MySQL every CUSTOMERS_REFRESH_SECONDS."""
+        if self.customers is None or time.monotonic() - self.customers_loaded_at > self.settings.customers_refresh_seconds:
+            with mysql_connection(self.settings) as connection, connection.cursor() as cursor:
+                cursor.execute("SELECT customer_id, state FROM customers")
+                rows = cursor.fetchall()
+            self.customers = self.spark.createDataFrame(rows, "customer_id int, state string")
+            self.customers_loaded_at = time.monotonic()
+        return self.customers
+
+    def write_dead_letters(self, dead_letters: DataFrame) -> None:
+        (dead_letters.write.format("kafka")
+         .option("kafka.bootstrap.servers", self.settings.kafka_bootstrap)
+         .option("topic", self.settings.dlq_topic)
+         .save())
+
+    def write_cassandra(self, rows: DataFrame, table: str) -> None:
+        (rows.write.format("org.apache.spark.sql.cassandra").mode("append")
+         .options(keyspace=self.settings.cassandra_keyspace, table=table)
+         .save())
+
+    def commit(self, batch_id: int, sales: list, product_sales: list, progress: tuple) -> bool:
+        """The batch's window increments, its id and its progress row in one transaction; False if already there."""
+        with mysql_connection(self.settings) as connection, connection.cursor() as cursor:
+            cursor.execute(COMMITTED_BATCH + " FOR UPDATE", (self.query_name,))
+            row = cursor.fetchone()
+            if row is not None and row[0] >= batch_id:
+                connection.rollback()
+                return False
+            cursor.executemany(ADD_SALES, [tuple(r) for r in sales])
+            cursor.executemany(ADD_PRODUCT_SALES, [tuple(r) for r in product_sales])
+            cursor.execute(COMMIT_BATCH, (self.query_name, batch_id))
+            cursor.execute(RECORD_PROGRESS, progress)
+            connection.commit()
+        return True

@@ -1,0 +1,192 @@
+"""The orders stream's transformations: pure functions, DataFrame in, DataFrame out.
+
+orders_stream.py wires them between the Kafka source and the sinks; the unit
+tests call them on static DataFrames. Records are validated by the shared
+contract (pipeline/contract.py) itself, so the stream accepts exactly what the
+API accepts, and the Spark schema is derived from the contract's fields.
+"""
+import types
+import typing
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Iterator
+
+import pandas as pd
+from pydantic import AwareDatetime, ValidationError
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from pipeline.contract import Order, loads, problems
+
+UNKNOWN_STATE = "??"
+NO_PAYMENT_METHOD = "unknown"
+# Records without an order_id get uuid5(namespace, "topic/partition/offset"):
+# the same id every time the record is read, so a replay rewrites one row.
+DERIVED_ORDER_ID_NAMESPACE = uuid.UUID("5b0d6f0e-8a43-4a4e-9a64-2f6f3f1a7c11")
+KAFKA_COLUMNS = ["key", "value", "topic", "partition", "offset", "timestamp"]
+DLQ_HEADERS = ("dlq.reason", "dlq.source.topic", "dlq.source.partition", "dlq.source.offset")
+
+
+def _spark_type(annotation: object, constraints: list) -> T.DataType:
+    """The Spark type of one contract field, from its Python type and constraints."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # Optional[X]
+        return _spark_type(next(arg for arg in args if arg is not type(None)), constraints)
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _spark_type(args[0], constraints + [m for info in args[1:] for m in info.metadata])
+    limits = {name: getattr(c, name) for c in constraints for name in ("le", "max_digits", "decimal_places")
+              if getattr(c, name, None) is not None}
+    if annotation is int:
+        return T.IntegerType() if limits.get("le", 2**63) < 2**31 else T.LongType()
+    if annotation is Decimal:
+        return T.DecimalType(limits["max_digits"], limits["decimal_places"])
+    if annotation in (datetime, AwareDatetime):
+        return T.TimestampType()
+    if isinstance(annotation, type) and issubclass(annotation, (str, Enum, uuid.UUID)):
+        return T.StringType()
+    raise TypeError(f"no Spark type for contract type {annotation!r}: add it to _spark_type")
+
+
+ORDER_SCHEMA = T.StructType([
+    T.StructField(name, _spark_type(field.annotation, list(field.metadata)))
+    for name, field in Order.model_fields.items()
+])
+ORDER_COLUMNS = ORDER_SCHEMA.fieldNames()
+PARSED_SCHEMA = T.StructType([
+    T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
+    T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
+    T.StructField("offset", T.LongType()), T.StructField("timestamp", T.TimestampType()),
+    *ORDER_SCHEMA.fields,
+    T.StructField("error", T.StringType()),
+])
+
+
+def validate_record(value: bytes | None, topic: str, partition: int, offset: int,
+                    received_at: datetime) -> tuple[Order | None, str | None]:
+    """One Kafka record against the contract: (order, None) or (None, why not)."""
+    try:
+        order = Order.model_validate(loads(value or b""), context={"received_at": received_at})
+    except ValidationError as error:
+        return None, "; ".join(f"{p['field']}: {p['reason']}" for p in problems(error))
+    except (ValueError, RecursionError) as error:
+        return None, f"body: invalid JSON: {error}"
+    # The API fills these two with fresh values; here they must come out the same on every replay.
+    if "order_id" not in order.model_fields_set:
+        order.order_id = uuid.uuid5(DERIVED_ORDER_ID_NAMESPACE, f"{topic}/{partition}/{offset}")
+    if "created_at" not in order.model_fields_set:
+        order.created_at = received_at
+    return order, None
+
+
+def _column(values: list, data_type: T.DataType) -> object:
+    """Python values as the pandas column Arrow converts to data_type (nulls kept)."""
+    if isinstance(data_type, T.IntegerType):
+        return pd.array(values, dtype="Int32")
+    if isinstance(data_type, T.TimestampType):
+        return pd.to_datetime(values, utc=True)
+    return pd.Series([None if v is None else v.value if isinstance(v, Enum) else
+                      str(v) if isinstance(v, uuid.UUID) else v for v in values], dtype=object)
+
+
+def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for records in batches:
+        # Spark hands timestamps over as naive UTC (the session time zone is UTC).
+        received = pd.to_datetime(records["timestamp"]).dt.tz_localize(timezone.utc)
+        results = [
+            validate_record(value, topic, int(partition), int(offset), at.to_pydatetime())
+            for value, topic, partition, offset, at in zip(
+                records["value"], records["topic"], records["partition"], records["offset"], received)
+        ]
+        columns = {name: _column([getattr(order, name) if order else None for order, _ in results], field.dataType)
+                   for name, field in zip(ORDER_COLUMNS, ORDER_SCHEMA.fields)}
+        yield records[KAFKA_COLUMNS].assign(**columns, error=[error for _, error in results])
+
+
+def parse_orders(records: DataFrame) -> DataFrame:
+    """Kafka records -> the same records with the contract's columns, and `error` (null when valid)."""
+    return records.select(*KAFKA_COLUMNS).mapInPandas(_validate_batches, PARSED_SCHEMA)
+
+
+def deduplicate(parsed: DataFrame, delay: str) -> DataFrame:
+    """Keeps the first record of each order_id seen within `delay` of processing time.
+
+    Processing time (the micro-batch's timestamp, recorded in the checkpoint so a
+    replay sees the same one) bounds the state instead of event time: then no
+    record is ever too late to pass, whatever its created_at. Rejected records
+    are keyed by their Kafka position, so each reaches the dead-letter topic.
+    A bounded input has no watermark: all its repeats are dropped.
+    """
+    position = F.format_string("%s/%d/%d", "topic", "partition", "offset")
+    keyed = parsed.withColumn("dedup_key", F.coalesce(F.col("order_id"), position))
+    if parsed.isStreaming:
+        unique = (keyed.withColumn("seen_at", F.current_timestamp()).withWatermark("seen_at", delay)
+                  .dropDuplicatesWithinWatermark(["dedup_key"]).drop("seen_at"))
+    else:
+        unique = keyed.dropDuplicates(["dedup_key"])
+    return unique.drop("dedup_key")
+
+
+def dead_letters(parsed: DataFrame) -> DataFrame:
+    """Rejected records as the Kafka sink writes them: the raw key and value, and headers saying why and from where."""
+    def header(name: str, value: Column) -> Column:
+        return F.struct(F.lit(name).alias("key"), value.cast("string").cast("binary").alias("value"))
+
+    values = [F.col("error"), F.col("topic"), F.col("partition"), F.col("offset")]
+    return (parsed.where(F.col("error").isNotNull())
+            .select("key", "value", F.array(*map(header, DLQ_HEADERS, values)).alias("headers")))
+
+
+def valid_orders(parsed: DataFrame) -> DataFrame:
+    return parsed.where(F.col("error").isNull()).select(*ORDER_COLUMNS)
+
+
+def enrich(orders: DataFrame, customers: DataFrame) -> DataFrame:
+    """Adds the customer's state from the customers dimension; UNKNOWN_STATE when the customer is not in it."""
+    states = F.broadcast(customers.select("customer_id", "state"))
+    return (orders.join(states, "customer_id", "left")
+            .withColumn("state", F.coalesce(F.col("state"), F.lit(UNKNOWN_STATE)))
+            .select(*ORDER_COLUMNS, "state"))
+
+
+def by_time(orders: DataFrame) -> DataFrame:
+    """Adds the time-range table's partition key: the UTC day and the minute of that day."""
+    minute_of_day = F.hour("created_at") * 60 + F.minute("created_at")
+    return orders.withColumn("day", F.to_date("created_at")).withColumn("bucket", minute_of_day.cast("smallint"))
+
+
+def _window_totals(orders: DataFrame, window: str, *dimensions: str) -> DataFrame:
+    """Orders, units and revenue per event-time tumbling window and dimensions; window bounds in UTC."""
+    return (orders.groupBy(F.window("created_at", window).alias("window"), *dimensions)
+            .agg(F.count("*").alias("orders"), F.sum("quantity").alias("units"), F.sum("total").alias("revenue"))
+            .select(F.col("window.start").cast("timestamp_ntz").alias("window_start"),
+                    F.col("window.end").cast("timestamp_ntz").alias("window_end"),
+                    *dimensions, "orders", "units", "revenue"))
+
+
+def sales_by_minute(orders: DataFrame, window: str) -> DataFrame:
+    with_method = orders.withColumn("payment_method", F.coalesce("payment_method", F.lit(NO_PAYMENT_METHOD)))
+    return _window_totals(with_method, window, "source", "state", "payment_method", "currency")
+
+
+def product_sales_by_minute(orders: DataFrame, window: str) -> DataFrame:
+    return _window_totals(orders, window, "product_id")
+
+
+def batch_summary(parsed: DataFrame, newest_before: datetime | None, delay: str) -> DataFrame:
+    """One row about a micro-batch: records, dead letters, newest valid event time, and the lateness of its orders.
+
+    As in Spark, the event-time watermark is the newest event time of the
+    earlier batches minus `delay`; orders older than it count as late rows
+    (they are still counted in their own window). Times are naive UTC.
+    """
+    valid = F.col("error").isNull()
+    watermark = F.lit(newest_before).cast("timestamp") - F.expr(f"INTERVAL {delay}")
+    return parsed.agg(
+        F.count("*").alias("input_rows"),
+        F.count_if(~valid).alias("dead_letters"),
+        F.max(F.when(valid, F.col("created_at"))).cast("timestamp_ntz").alias("max_event_time"),
+        F.count_if(valid & (F.col("created_at") < watermark)).alias("late_rows"),
+    ).withColumn("watermark", watermark.cast("timestamp_ntz"))

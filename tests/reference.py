@@ -1,0 +1,45 @@
+"""The windows the stream must produce, computed in plain Python from the orders themselves."""
+import csv
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Iterable
+
+from pipeline.contract import Order
+from pipeline.settings import REPO_ROOT
+from spark_jobs.transforms import NO_PAYMENT_METHOD, UNKNOWN_STATE
+
+Totals = dict[tuple, tuple[int, int, Decimal]]
+
+
+def customer_states() -> dict[int, str]:
+    with (REPO_ROOT / "mysql" / "customers.csv").open(newline="") as rows:
+        return {int(row["customer_id"]): row["state"] for row in csv.DictReader(rows)}
+
+
+def window_of(created_at: datetime, window: timedelta) -> tuple[datetime, datetime]:
+    """Naive UTC bounds of the tumbling window holding created_at (windows start at the epoch)."""
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    start = epoch + (created_at - epoch) // window * window
+    return start.replace(tzinfo=None), (start + window).replace(tzinfo=None)
+
+
+def _totals(orders: Iterable[Order], key) -> Totals:
+    totals = defaultdict(lambda: (0, 0, Decimal("0.00")))
+    for order in orders:
+        count, units, revenue = totals[key(order)]
+        totals[key(order)] = (count + 1, units + order.quantity, revenue + order.total)
+    return dict(totals)
+
+
+def sales_by_minute(orders: Iterable[Order], states: dict[int, str], window: timedelta) -> Totals:
+    """(window_start, window_end, source, state, payment_method, currency) -> (orders, units, revenue)."""
+    return _totals(orders, lambda o: (*window_of(o.created_at, window), o.source.value,
+                                      states.get(o.customer_id, UNKNOWN_STATE),
+                                      o.payment_method.value if o.payment_method else NO_PAYMENT_METHOD,
+                                      o.currency))
+
+
+def product_sales_by_minute(orders: Iterable[Order], window: timedelta) -> Totals:
+    """(window_start, window_end, product_id) -> (orders, units, revenue)."""
+    return _totals(orders, lambda o: (*window_of(o.created_at, window), o.product_id))

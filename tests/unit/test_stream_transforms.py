@@ -1,0 +1,195 @@
+"""The stream's transformations on static DataFrames, in a local SparkSession (no servers)."""
+import json
+import os
+import random
+import sys
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from pipeline.contract import Order, PaymentMethod
+from pipeline.simulate import BREAKERS, OrderGenerator
+from spark_jobs import transforms
+from tests import reference
+
+NOW = datetime(2026, 11, 23, 10, 0, 0, tzinfo=timezone.utc)
+KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers need this env's packages
+    session = (SparkSession.builder.master("local[2]").appName("test_stream_transforms")
+               .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", 2)
+               .config("spark.ui.enabled", False).getOrCreate())
+    yield session
+    session.stop()
+
+
+def records(spark: SparkSession, values: list[bytes | None], received_at: datetime = NOW) -> DataFrame:
+    """Kafka source rows: one per value, on partition 1 from offset 100."""
+    return spark.createDataFrame(
+        [(None, value, "orders", 1, 100 + i, received_at) for i, value in enumerate(values)], KAFKA_SCHEMA)
+
+
+def rows(df: DataFrame) -> list[dict]:
+    """Collected rows, timestamps as naive UTC whatever the machine's time zone."""
+    naive = [F.col(f.name).cast("timestamp_ntz").alias(f.name) if isinstance(f.dataType, T.TimestampType)
+             else F.col(f.name) for f in df.schema.fields]
+    return [row.asDict() for row in df.select(*naive).collect()]
+
+
+def generated_orders(count: int, seed: int = 7, start: datetime = NOW, span: timedelta = timedelta(minutes=5)):
+    """Valid orders from the load generator, created_at spread evenly over span."""
+    generator = OrderGenerator(seed=seed)
+    step = span / count
+    return [Order.model_validate({**generator.valid_order(), "created_at": (start + i * step).isoformat()},
+                                 context={"received_at": start + span})
+            for i in range(count)]
+
+
+def test_the_spark_schema_is_derived_from_every_contract_field():
+    assert transforms.ORDER_COLUMNS == list(Order.model_fields)
+    types = {f.name: f.dataType for f in transforms.ORDER_SCHEMA.fields}
+    assert types["customer_id"] == T.IntegerType() and types["quantity"] == T.IntegerType()
+    assert types["unit_price"] == T.DecimalType(10, 2) and types["total"] == T.DecimalType(14, 2)
+    assert types["created_at"] == T.TimestampType()
+    with pytest.raises(TypeError, match="no Spark type"):
+        transforms._spark_type(complex, [])
+
+
+def test_valid_records_parse_to_the_contract_values(spark):
+    orders = generated_orders(200)
+    parsed = rows(transforms.parse_orders(records(spark, [o.record()[1] for o in orders])))
+    assert [row["error"] for row in parsed] == [None] * 200
+    for order, row in zip(orders, parsed):
+        expected = order.model_dump()
+        expected.update(order_id=str(order.order_id), source=order.source.value,
+                        payment_method=order.payment_method and order.payment_method.value,
+                        created_at=order.created_at.replace(tzinfo=None))
+        assert {name: row[name] for name in transforms.ORDER_COLUMNS} == expected
+
+
+POISON = {
+    b"\x00\xff\xfe binary": "body: invalid JSON",
+    b'{"customer_id": 7, "source": "Dine In", "quan': "body: invalid JSON",
+    b"[1, 2]": "body: Input should be a valid dictionary",
+    b'{"customer_id": 7, "source": "Dine In", "quantity": 1} trailing': "body: invalid JSON",
+    b'{"customer_id": "7", "source": "Dine In", "quantity": 1}': "customer_id: Input should be a valid integer",
+    b'{"customer_id": 7, "source": "Dine In", "quantity": 1e400}': "quantity:",
+    b'{"customer_id": 7, "source": "Dine In", "quantity": 100000000000000000000}': "quantity:",
+    b'{"customer_id": 7, "source": "Dine In", "quantity": 1, "coupon": "x"}': "coupon: Extra inputs",
+    b'{"customer_id": 7, "source": "Dine In", "quantity": 2, "unit_price": "1.00", "total": "3.00"}': "total: Value error",
+    b'{"customer_id": 0, "source": "Drive In", "quantity": 1}': "customer_id: Input should be greater than or equal to 1; source:",
+}
+
+
+def test_poison_records_are_rejected_with_field_and_reason(spark):
+    parsed = rows(transforms.parse_orders(records(spark, [*POISON, None])))
+    reasons = [row["error"] for row in parsed]
+    for reason, expected in zip(reasons, [*POISON.values(), "body: invalid JSON"]):
+        assert reason.startswith(expected), reason
+    assert all(row["order_id"] is None for row in parsed)
+
+
+def test_every_way_the_load_generator_breaks_an_order_is_rejected(spark):
+    rng, generator = random.Random(3), OrderGenerator(seed=3)
+    bodies = []
+    for breaker in BREAKERS:
+        body = generator.valid_order()
+        breaker(body, rng)
+        bodies.append(json.dumps(body).encode())
+    reasons = [row["error"] for row in rows(transforms.parse_orders(records(spark, bodies, datetime.now(timezone.utc))))]
+    assert None not in reasons
+
+
+def test_the_future_limit_is_judged_against_the_record_timestamp(spark):
+    body = json.dumps({"customer_id": 7, "source": "Dine In", "quantity": 1,
+                       "created_at": (NOW + timedelta(minutes=10)).isoformat()}).encode()
+    early = rows(transforms.parse_orders(records(spark, [body], received_at=NOW)))[0]
+    late = rows(transforms.parse_orders(records(spark, [body], received_at=NOW + timedelta(minutes=6))))[0]
+    assert early["error"].startswith("created_at:") and late["error"] is None
+
+
+def test_missing_order_id_and_created_at_are_derived_from_the_record_the_same_way_every_time(spark):
+    body = b'{"customer_id": 7, "source": "Takeaway", "quantity": 3}'
+    first, again = (rows(transforms.parse_orders(records(spark, [body])))[0] for _ in range(2))
+    assert first["order_id"] == again["order_id"] == str(uuid.uuid5(transforms.DERIVED_ORDER_ID_NAMESPACE, "orders/1/100"))
+    assert first["created_at"] == NOW.replace(tzinfo=None)
+    assert (first["unit_price"], first["total"], first["product_id"]) == (Decimal("300.00"), Decimal("900.00"), "default")
+
+
+def test_dead_letters_keep_the_raw_bytes_and_say_why_and_where_from(spark):
+    good = generated_orders(1)[0].record()[1]
+    parsed = transforms.parse_orders(records(spark, [good, b"\xff not json"]))
+    letters = transforms.dead_letters(parsed).collect()
+    assert len(letters) == 1
+    headers = {h["key"]: bytes(h["value"]).decode() for h in letters[0]["headers"]}
+    assert bytes(letters[0]["value"]) == b"\xff not json"
+    assert headers["dlq.reason"].startswith("body: invalid JSON")
+    assert (headers["dlq.source.topic"], headers["dlq.source.partition"], headers["dlq.source.offset"]) == ("orders", "1", "101")
+    assert [row["order_id"] for row in rows(transforms.valid_orders(parsed))] == [str(generated_orders(1)[0].order_id)]
+
+
+def test_repeated_order_ids_are_kept_once_and_rejected_records_never_merge(spark):
+    order = generated_orders(1)[0].record()[1]
+    parsed = transforms.parse_orders(records(spark, [order, order, order, b"bad", b"bad"]))
+    unique = rows(transforms.deduplicate(parsed, "2 minutes"))
+    assert sorted(row["error"] is None for row in unique) == [False, False, True]
+
+
+def test_unknown_customers_are_kept_under_the_unknown_state(spark):
+    orders = transforms.valid_orders(transforms.parse_orders(records(spark, [
+        o.model_copy(update={"customer_id": customer}).record()[1]
+        for o, customer in zip(generated_orders(3), [1, 2, 999_999])])))
+    customers = spark.createDataFrame([(1, "CA"), (2, "TX")], "customer_id int, state string")
+    assert sorted(row["state"] for row in rows(transforms.enrich(orders, customers))) == ["??", "CA", "TX"]
+
+
+def test_windows_split_exactly_at_the_minute_edge(spark):
+    edge = datetime(2026, 11, 23, 10, 1, tzinfo=timezone.utc)
+    orders = [o.model_copy(update={"created_at": at}) for o, at in
+              zip(generated_orders(3), [edge - timedelta(microseconds=1), edge, edge + timedelta(seconds=59.999999)])]
+    parsed = transforms.valid_orders(transforms.parse_orders(records(spark, [o.record()[1] for o in orders])))
+    enriched = transforms.enrich(parsed, spark.createDataFrame([], "customer_id int, state string"))
+    windows = sorted((row["window_start"], row["window_end"], row["orders"])
+                     for row in rows(transforms.product_sales_by_minute(enriched.withColumn("product_id", F.lit("p")), "1 minute")))
+    assert windows == [(datetime(2026, 11, 23, 10, 0), datetime(2026, 11, 23, 10, 1), 1),
+                       (datetime(2026, 11, 23, 10, 1), datetime(2026, 11, 23, 10, 2), 2)]
+    by_time = rows(transforms.by_time(enriched))
+    assert sorted((row["day"], row["bucket"]) for row in by_time) == [(date(2026, 11, 23), 600), (date(2026, 11, 23), 601),
+                                                                      (date(2026, 11, 23), 601)]
+
+
+def test_window_totals_equal_a_plain_python_reference_to_the_cent(spark):
+    orders = generated_orders(3000, seed=11)
+    states = reference.customer_states()
+    parsed = transforms.valid_orders(transforms.parse_orders(records(spark, [o.record()[1] for o in orders], NOW + timedelta(hours=1))))
+    customers = spark.createDataFrame(pd.DataFrame({"customer_id": list(states), "state": list(states.values())}))
+    enriched = transforms.enrich(parsed, customers)
+    dimensions = ["window_start", "window_end", "source", "state", "payment_method", "currency"]
+    sales = {tuple(r[d] for d in dimensions): (r["orders"], r["units"], r["revenue"])
+             for r in rows(transforms.sales_by_minute(enriched, "1 minute"))}
+    products = {(r["window_start"], r["window_end"], r["product_id"]): (r["orders"], r["units"], r["revenue"])
+                for r in rows(transforms.product_sales_by_minute(enriched, "1 minute"))}
+    assert sales == reference.sales_by_minute(orders, states, timedelta(minutes=1))
+    assert products == reference.product_sales_by_minute(orders, timedelta(minutes=1))
+    assert sum(count for count, _, _ in sales.values()) == 3000
+    assert any(key[3] == "??" for key in sales) and any(key[4] == "unknown" for key in sales)
+
+
+def test_batch_summary_counts_dead_letters_and_late_rows_against_the_earlier_newest_event(spark):
+    orders = generated_orders(4, start=NOW, span=timedelta(minutes=4))  # at +0, +1, +2, +3 minutes
+    parsed = transforms.parse_orders(records(spark, [o.record()[1] for o in orders] + [b"junk"], NOW + timedelta(hours=1)))
+    summary = rows(transforms.batch_summary(parsed, NOW + timedelta(minutes=3, seconds=30), "2 minutes"))[0]
+    assert summary == {"input_rows": 5, "dead_letters": 1, "late_rows": 2,
+                       "max_event_time": datetime(2026, 11, 23, 10, 3), "watermark": datetime(2026, 11, 23, 10, 1, 30)}
+    first = rows(transforms.batch_summary(parsed, None, "2 minutes"))[0]
+    assert (first["late_rows"], first["watermark"]) == (0, None)
