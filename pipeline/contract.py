@@ -20,6 +20,9 @@ from pipeline.settings import get_settings
 
 CENT = Decimal("0.01")
 MAX_FUTURE_SKEW = timedelta(minutes=5)
+# Earliest created_at: the Unix epoch, where Kafka timestamps and the stream's windows begin
+# (and well inside the range of pandas, which the stream converts through).
+MIN_CREATED_AT = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_QUANTITY = 10_000
 PRODUCT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -82,7 +85,9 @@ class Order(BaseModel):
 
     @field_validator("created_at")
     @classmethod
-    def _not_in_the_future(cls, created_at: datetime, info: ValidationInfo) -> datetime:
+    def _within_range(cls, created_at: datetime, info: ValidationInfo) -> datetime:
+        if created_at < MIN_CREATED_AT:
+            raise ValueError(f"must not be before {MIN_CREATED_AT:%Y-%m-%dT%H:%M:%SZ}")
         # The stream passes the Kafka record's timestamp as received_at, so a
         # replayed record gets the same verdict as the first time.
         received_at = (info.context or {}).get("received_at") or _now()

@@ -26,7 +26,7 @@ NO_PAYMENT_METHOD = "unknown"
 # Records without an order_id get uuid5(namespace, "topic/partition/offset"):
 # the same id every time the record is read, so a replay rewrites one row.
 DERIVED_ORDER_ID_NAMESPACE = uuid.UUID("5b0d6f0e-8a43-4a4e-9a64-2f6f3f1a7c11")
-KAFKA_COLUMNS = ["key", "value", "topic", "partition", "offset", "timestamp"]
+KAFKA_COLUMNS = ["key", "value", "topic", "partition", "offset"]
 DLQ_HEADERS = ("dlq.reason", "dlq.source.topic", "dlq.source.partition", "dlq.source.offset")
 
 
@@ -58,7 +58,7 @@ ORDER_COLUMNS = ORDER_SCHEMA.fieldNames()
 PARSED_SCHEMA = T.StructType([
     T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
     T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
-    T.StructField("offset", T.LongType()), T.StructField("timestamp", T.TimestampType()),
+    T.StructField("offset", T.LongType()),
     *ORDER_SCHEMA.fields,
     T.StructField("error", T.StringType()),
 ])
@@ -91,14 +91,22 @@ def _column(values: list, data_type: T.DataType) -> object:
                       str(v) if isinstance(v, uuid.UUID) else v for v in values], dtype=object)
 
 
+def received_at(timestamp_ms: int, now: datetime) -> datetime:
+    """A record's Kafka timestamp as the time it arrived, never later than now.
+
+    Producers set that timestamp; a wrong clock must not let an order through
+    (or break the conversion) with a created_at far in the future.
+    """
+    return datetime.fromtimestamp(min(max(timestamp_ms, 0), now.timestamp() * 1000) / 1000, timezone.utc)
+
+
 def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for records in batches:
-        # Spark hands timestamps over as naive UTC (the session time zone is UTC).
-        received = pd.to_datetime(records["timestamp"]).dt.tz_localize(timezone.utc)
+        now = datetime.now(timezone.utc)
         results = [
-            validate_record(value, topic, int(partition), int(offset), at.to_pydatetime())
-            for value, topic, partition, offset, at in zip(
-                records["value"], records["topic"], records["partition"], records["offset"], received)
+            validate_record(value, topic, int(partition), int(offset), received_at(int(timestamp_ms), now))
+            for value, topic, partition, offset, timestamp_ms in zip(
+                records["value"], records["topic"], records["partition"], records["offset"], records["timestamp_ms"])
         ]
         columns = {name: _column([getattr(order, name) if order else None for order, _ in results], field.dataType)
                    for name, field in zip(ORDER_COLUMNS, ORDER_SCHEMA.fields)}
@@ -106,8 +114,11 @@ def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]
 
 
 def parse_orders(records: DataFrame) -> DataFrame:
-    """Kafka records -> the same records with the contract's columns, and `error` (null when valid)."""
-    return records.select(*KAFKA_COLUMNS).mapInPandas(_validate_batches, PARSED_SCHEMA)
+    """Kafka records -> their key, value and position with the contract's columns, and `error` (null when valid)."""
+    # The timestamp crosses into Python as epoch milliseconds: as a timestamp, a bogus
+    # producer clock (year 3000) would overflow pandas and stop the job.
+    timestamp_ms = F.unix_millis("timestamp").alias("timestamp_ms")
+    return records.select(*KAFKA_COLUMNS, timestamp_ms).mapInPandas(_validate_batches, PARSED_SCHEMA)
 
 
 def deduplicate(parsed: DataFrame, delay: str) -> DataFrame:

@@ -1,6 +1,7 @@
 """`make down` then `make up` keeps every write and leaves no process behind.
 
-Runs last among the integration tests (file order) because it restarts the stack.
+It restarts the whole stack (the Spark job included); the test files after it
+find it running again.
 """
 import uuid
 from datetime import datetime, timezone

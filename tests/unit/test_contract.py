@@ -115,6 +115,12 @@ def test_created_at_over_five_minutes_ahead_is_rejected():
     assert rejected_fields(created_at=(datetime.now(timezone.utc) + timedelta(minutes=6)).isoformat()) == {"created_at"}
 
 
+def test_created_at_before_the_unix_epoch_is_rejected():
+    assert order(created_at="1970-01-01T00:00:00Z").created_at == datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert rejected_fields(created_at="1969-12-31T23:59:59.999999Z") == {"created_at"}
+    assert rejected_fields(created_at="0001-01-01T00:00:00Z") == {"created_at"}
+
+
 @pytest.mark.parametrize("created_at", ["2026-01-15T10:00:00", "yesterday", 1700000000])
 def test_created_at_without_offset_or_not_a_timestamp_is_rejected(created_at):
     assert rejected_fields(created_at=created_at) == {"created_at"}

@@ -88,6 +88,7 @@ POISON = {
     b'{"customer_id": 7, "source": "Dine In", "quantity": 1, "coupon": "x"}': "coupon: Extra inputs",
     b'{"customer_id": 7, "source": "Dine In", "quantity": 2, "unit_price": "1.00", "total": "3.00"}': "total: Value error",
     b'{"customer_id": 0, "source": "Drive In", "quantity": 1}': "customer_id: Input should be greater than or equal to 1; source:",
+    b'{"customer_id": 7, "source": "Dine In", "quantity": 1, "created_at": "1500-01-01T00:00:00Z"}': "created_at: Value error",
 }
 
 
@@ -116,6 +117,15 @@ def test_the_future_limit_is_judged_against_the_record_timestamp(spark):
     early = rows(transforms.parse_orders(records(spark, [body], received_at=NOW)))[0]
     late = rows(transforms.parse_orders(records(spark, [body], received_at=NOW + timedelta(minutes=6))))[0]
     assert early["error"].startswith("created_at:") and late["error"] is None
+
+
+def test_a_producer_clock_far_ahead_neither_stops_the_stream_nor_admits_future_orders(spark):
+    ahead = datetime(2999, 1, 1, tzinfo=timezone.utc)
+    bodies = [json.dumps({"customer_id": 7, "source": "Dine In", "quantity": 1, "created_at": ahead.isoformat()}).encode(),
+              b'{"customer_id": 7, "source": "Dine In", "quantity": 1}']
+    future, undated = rows(transforms.parse_orders(records(spark, bodies, received_at=ahead)))
+    assert future["error"].startswith("created_at:")
+    assert undated["error"] is None and undated["created_at"] <= datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def test_missing_order_id_and_created_at_are_derived_from_the_record_the_same_way_every_time(spark):
