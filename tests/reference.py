@@ -1,20 +1,19 @@
 """The windows the stream must produce, computed in plain Python from the orders themselves."""
-import csv
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Iterable
 
 from pipeline.contract import Order
-from pipeline.settings import REPO_ROOT
+from pipeline.stack import schemas
 from spark_jobs.transforms import NO_PAYMENT_METHOD, UNKNOWN_STATE
 
 Totals = dict[tuple, tuple[int, int, Decimal]]
 
 
 def customer_states() -> dict[int, str]:
-    with (REPO_ROOT / "mysql" / "customers.csv").open(newline="") as rows:
-        return {int(row["customer_id"]): row["state"] for row in csv.DictReader(rows)}
+    """customer_id -> state from the reference data `make up` loads into MySQL."""
+    return {int(customer_id): state for customer_id, _name, state, *_ in schemas.customers()}
 
 
 def window_of(created_at: datetime, window: timedelta) -> tuple[datetime, datetime]:

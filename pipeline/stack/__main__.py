@@ -158,13 +158,14 @@ def logs(chosen: list[Service], settings: Settings, follow: bool) -> None:
 
 
 def urls(_chosen: list[Service], settings: Settings) -> None:
+    spark_log = next(s for s in services(settings) if s.name == "spark").log_file(settings)
     keys = settings.api_key_list
     print(f"ingest API  {settings.api_url}  (docs {settings.api_url}/docs)  X-API-Key: {keys[0] if keys else '(none)'}")
     print(f"Kafka       {settings.kafka_bootstrap}  topics {settings.orders_topic}, {settings.dlq_topic}")
     print(f"Cassandra   {settings.cassandra_host}:{settings.cassandra_port}  keyspace {settings.cassandra_keyspace}")
     print(f"MySQL       {settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}  "
           f"read-only user {settings.mysql_readonly_user} (password in .env)")
-    print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}  (job log {shown(settings.state_path / 'log' / 'spark.log')})")
+    print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}  (job log {shown(spark_log)})")
 
 
 def teardown(chosen: list[Service], settings: Settings) -> None:
