@@ -13,7 +13,7 @@ MVN := mvn -B -q
 NO_ANSI := sed 's/\x1b\[0m//g'
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help demo setup mariadb up api submit stop-job down teardown clean status logs simulate test lock
+.PHONY: help demo setup mariadb chromium up api submit stop-job down teardown clean status logs simulate test lock
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -22,10 +22,11 @@ demo: up ## The main job: start everything, then send orders at DEMO_RATE/s unti
 	@$(STACK) status && $(PY) -m pipeline.stack urls
 	@$(PY) -m pipeline.simulate --rate $(or $(DEMO_RATE),20) --duration 0 --mode single
 
-setup: .env $(VENV)/.synced kafka/target/classpath.txt cassandra/target/classpath.txt jars/.resolved mariadb ## Install what the stack needs (idempotent)
+setup: .env $(VENV)/.synced superset/.venv/.synced kafka/target/classpath.txt cassandra/target/classpath.txt jars/.resolved mariadb ## Install what the stack needs (idempotent)
 
-.env:
-	@python3 -m pipeline.envfile
+# Created on first run; later runs append settings a newer .env.example added.
+.env: .env.example
+	@python3 -m pipeline.envfile && touch $@
 
 $(VENV)/.synced: requirements.lock
 	@echo "==> setup: python env $(VENV) from requirements.lock (uv $(UV_VERSION))"
@@ -33,9 +34,14 @@ $(VENV)/.synced: requirements.lock
 	@python3 -m uv venv --quiet --allow-existing --python python3.11 $(VENV)
 	@python3 -m uv pip sync --quiet --python $(PY) requirements.lock && touch $@
 
+superset/.venv/.synced: superset/requirements.txt
+	@echo "==> setup: Superset's own python env superset/.venv from superset/requirements.txt"
+	@python3 -m uv venv --quiet --allow-existing --python python3.11 superset/.venv
+	@python3 -m uv pip sync --quiet --python superset/.venv/bin/python $< && touch $@
+
 %/target/classpath.txt: %/pom.xml
 	@echo "==> setup: $* jars from Maven Central (into ~/.m2)"
-	@$(MVN) -f $< dependency:build-classpath -Dmdep.outputFile=$(abspath $@) 2>&1 | $(NO_ANSI)
+	@$(MVN) -f $< dependency:build-classpath -Dmdep.outputFile=$(abspath $@) 2>&1 | $(NO_ANSI) && touch $@
 
 jars/.resolved: jars/pom.xml
 	@echo "==> setup: Spark connectors from Maven Central (into jars/)"
@@ -43,6 +49,9 @@ jars/.resolved: jars/pom.xml
 
 mariadb: ## MariaDB server from Debian packages, when absent (part of setup)
 	@[ -x /usr/sbin/mariadbd ] || { echo "==> setup: mariadb-server from Debian"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; }
+
+chromium: ## Chromium from Debian, when absent, for the dashboard's browser test (part of test)
+	@[ -x /usr/bin/chromium ] || { echo "==> setup: chromium from Debian"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 up: setup ## Start Kafka, Cassandra, MariaDB, the ingest API and the Spark job; apply topics and schemas
 	@$(STACK) up
@@ -73,8 +82,9 @@ logs: ## Last lines of each log (FOLLOW=1 keeps following)
 simulate: ## Load generator through the API: RATE orders/s for DURATION s (0 = until Ctrl-C), MODE=batch|single
 	@$(PY) -m pipeline.simulate --rate $(or $(RATE),200) --duration $(or $(DURATION),60) --mode $(or $(MODE),batch)
 
-test: up ## Unit and integration tests against the real local stack
+test: up chromium ## Unit and integration tests against the real local stack, the dashboard in headless Chromium
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-lock: ## Re-pin requirements.lock from pyproject.toml
+lock: ## Re-pin requirements.lock and superset/requirements.txt from their inputs
 	python3 -m uv pip compile --quiet pyproject.toml --extra test --python-version 3.11 -o requirements.lock
+	python3 -m uv pip compile --quiet superset/requirements.in -c superset/constraints.txt --python-version 3.11 -o superset/requirements.txt

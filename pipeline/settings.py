@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     watermark_delay: str = "2 minutes"
     customers_refresh_seconds: float = 60.0
 
+    superset_host: str = "127.0.0.1"
+    superset_port: int = 8088
+    superset_admin_user: str = "admin"
+    superset_admin_password: SecretStr
+    superset_secret_key: SecretStr
+    superset_threads: int = 8
+
     @property
     def state_path(self) -> Path:
         return self.state_dir if self.state_dir.is_absolute() else REPO_ROOT / self.state_dir
@@ -84,6 +91,10 @@ class Settings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def superset_url(self) -> str:
+        return f"http://{self.superset_host}:{self.superset_port}"
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -1,10 +1,10 @@
 """Start, check and stop the local stack.
 
-Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown} [kafka|cassandra|mysql|api|spark ...]
+Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown} [kafka|cassandra|mysql|superset|api|spark ...]
 
 `up` starts each server in the background with its own log file, waits until
-it answers a real client, applies the topics and schemas, then starts the
-clients (the ingest API and the Spark job) the same way. Running it again is
+it answers a real client, applies the topics and schemas and imports the
+dashboard, then starts the clients (the ingest API and the Spark job) the same way. Running it again is
 harmless. `down` stops by pid what `up` started and keeps the data;
 `teardown` also deletes the state folder (data, logs, checkpoints).
 """
@@ -19,7 +19,7 @@ from subprocess import Popen
 from pydantic import SecretStr, ValidationError
 
 from pipeline.settings import REPO_ROOT, Settings, get_settings
-from pipeline.stack import processes, schemas
+from pipeline.stack import dashboard, processes, schemas
 from pipeline.stack.processes import StackError
 from pipeline.stack.services import Service, services
 
@@ -27,6 +27,7 @@ SCHEMAS = {
     "kafka": ("topics", lambda s: f"created {schemas.create_topics(s) or 'none (all exist)'}"),
     "cassandra": ("keyspace and tables", lambda s: f"{schemas.apply_cassandra(s)} statements applied"),
     "mysql": ("database, tables, users and customers", schemas.apply_mysql),
+    "superset": ("dashboard", dashboard.apply),
 }
 
 
@@ -43,11 +44,14 @@ def shown(path) -> str:
     return os.path.relpath(path, REPO_ROOT) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
-def server_env(settings: Settings) -> dict[str, str]:
-    """The environment run.sh scripts read: settings in upper case, secrets left out."""
+def server_env(settings: Settings, secrets: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment run.sh scripts read: settings in upper case, secrets only those named."""
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
-        if not isinstance(value, SecretStr):
+        if isinstance(value, SecretStr):
+            if name in secrets:
+                env[name.upper()] = value.get_secret_value()
+        else:
             env[name.upper()] = str(value)
     env["STATE_DIR"] = str(settings.state_path)
     return env
@@ -72,7 +76,7 @@ def start(service: Service, settings: Settings) -> Popen | None:
             f"{service.name} cannot start: {service.host}:{service.port} is already in use by another "
             f"process. Stop that process or set {service.name.upper()}_PORT in .env. Log: {shown(log_file)}"
         )
-    return processes.spawn(["bash", str(service.run_script)], server_env(settings), pid_file, log_file)
+    return processes.spawn(["bash", str(service.run_script)], server_env(settings, service.secrets), pid_file, log_file)
 
 
 def wait_ready(service: Service, settings: Settings, process: Popen | None) -> float:
@@ -166,6 +170,8 @@ def urls(_chosen: list[Service], settings: Settings) -> None:
     print(f"MySQL       {settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}  "
           f"read-only user {settings.mysql_readonly_user} (password in .env)")
     print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}  (job log {shown(spark_log)})")
+    print(f"Dashboard   {dashboard.dashboard_url(settings)}  user {settings.superset_admin_user} "
+          f"password {settings.superset_admin_password.get_secret_value()}  (refreshes every 10 s)")
 
 
 def teardown(chosen: list[Service], settings: Settings) -> None:

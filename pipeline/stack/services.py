@@ -31,6 +31,7 @@ class Service:
     folder: str = ""  # the service folder holding run.sh, when not named like the service
     client: bool = False  # uses the servers: starts after them and stops before them
     terminate: Callable[[int], None] = processes.terminate_group  # how a stop begins
+    secrets: tuple[str, ...] = ()  # secret settings its run.sh needs in its environment
 
     @property
     def run_script(self) -> Path:
@@ -95,6 +96,10 @@ def probe_spark(settings: Settings) -> object:
     return applications
 
 
+def probe_superset(settings: Settings) -> object:
+    return httpx.get(f"{settings.superset_url}/health", timeout=2).raise_for_status()
+
+
 def terminate_spark_driver(pid: int) -> None:
     """SIGTERM to the Python driver only: it lets the running batch finish, then the JVM (pid) exits with it."""
     drivers = [child for child in processes.children(pid) if "spark_jobs/" in processes.command_line(child)]
@@ -109,6 +114,8 @@ def services(settings: Settings) -> list[Service]:
         Service("kafka", settings.kafka_host, settings.kafka_port, probe_kafka),
         Service("cassandra", settings.cassandra_host, settings.cassandra_port, probe_cassandra, stop_timeout=120),
         Service("mysql", settings.mysql_host, settings.mysql_port, probe_mysql),
+        Service("superset", settings.superset_host, settings.superset_port, probe_superset, stop_timeout=30,
+                secrets=("superset_secret_key", "superset_admin_password")),
         Service("api", settings.api_host, settings.api_port, probe_api, stop_timeout=15, folder="ingest_api",
                 client=True),
         Service("spark", settings.spark_local_ip, settings.spark_ui_port, probe_spark, stop_timeout=90,

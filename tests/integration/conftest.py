@@ -1,6 +1,8 @@
 """Integration tests run against the real local stack that `make test` starts."""
 import httpx
+import pymysql
 import pytest
+from cassandra.cluster import Cluster
 
 from pipeline.settings import Settings
 from pipeline.stack import processes
@@ -26,3 +28,20 @@ def api(settings: Settings):
     keys = settings.api_key_list
     with httpx.Client(base_url=settings.api_url, headers={"X-API-Key": keys[0]} if keys else {}, timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+def cassandra(settings: Settings):
+    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
+    yield cluster.connect(settings.cassandra_keyspace)
+    cluster.shutdown()
+
+
+@pytest.fixture
+def mysql(settings: Settings):
+    """The pipeline's MySQL account, autocommit: each query sees the newest committed batch."""
+    connection = pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
+                                 password=settings.mysql_password.get_secret_value(),
+                                 database=settings.mysql_database, autocommit=True)
+    yield connection
+    connection.close()

@@ -13,9 +13,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
-import pymysql
 import pytest
-from cassandra.cluster import Cluster
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.contract import Order
@@ -31,22 +29,6 @@ SALES_COLUMNS = "window_start, window_end, source, state, payment_method, curren
 @pytest.fixture(scope="module")
 def window(settings) -> timedelta:
     return pd.Timedelta(settings.window_duration).to_pytimedelta()
-
-
-@pytest.fixture
-def cassandra(settings):
-    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
-    yield cluster.connect(settings.cassandra_keyspace)
-    cluster.shutdown()
-
-
-@pytest.fixture
-def mysql(settings):
-    connection = pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
-                                 password=settings.mysql_password.get_secret_value(),
-                                 database=settings.mysql_database, autocommit=True)
-    yield connection
-    connection.close()
 
 
 class Run:

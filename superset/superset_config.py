@@ -1,0 +1,44 @@
+"""Superset's configuration for this pipeline (SUPERSET_CONFIG_PATH points here).
+
+Everything comes from the environment the launcher passes from `.env`
+(superset/run.sh checks it is there); nothing here is a secret or an address.
+"""
+import os
+from pathlib import Path
+
+import pymysql
+
+# The dashboard's database uses PyMySQL (pure Python; mysqlclient would need a
+# C toolchain and client headers). Superset's MySQL engine spec still imports
+# MySQLdb to name column types, so PyMySQL stands in under that name.
+pymysql.install_as_MySQLdb()
+
+STATE = Path(os.environ["SUPERSET_HOME"])
+
+SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
+SQLALCHEMY_DATABASE_URI = f"sqlite:///{STATE / 'superset.db'}"
+
+# The dashboard refreshes every 10 s and must show what MySQL holds then:
+# no chart-data or query cache (Superset's defaults, stated so nobody adds one).
+DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
+CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
+
+# Relative time ranges ("Last day") end now rather than at midnight.
+DEFAULT_RELATIVE_START_TIME = "now"
+DEFAULT_RELATIVE_END_TIME = "now"
+
+# Superset 6.0's SQL sanitizer (sqlglot) drops DATE() inside DATE_ADD, so
+# MySQL's second, minute and hour grains double the time of day
+# (apache/superset#44412, tobymao/sqlglot#8392). The CAST survives it; this is
+# the expression upstream adopted (apache/superset#38617).
+TIME_GRAIN_ADDON_EXPRESSIONS = {
+    "mysql": {
+        "PT1S": "DATE_ADD(CAST(DATE({col}) AS DATETIME), "
+                "INTERVAL (HOUR({col})*60*60 + MINUTE({col})*60 + SECOND({col})) SECOND)",
+        "PT1M": "DATE_ADD(CAST(DATE({col}) AS DATETIME), INTERVAL (HOUR({col})*60 + MINUTE({col})) MINUTE)",
+        "PT1H": "DATE_ADD(CAST(DATE({col}) AS DATETIME), INTERVAL HOUR({col}) HOUR)",
+    }
+}
+
+# No telemetry calls to the internet; a local product stays local.
+SCARF_ANALYTICS = False

@@ -1,0 +1,190 @@
+"""The Superset dashboard on the real stack, in headless Chromium from Debian.
+
+The browser logs in as the admin from .env, opens "Sales — real time", waits
+until every chart has drawn, and checks the big numbers against MySQL. Then
+it posts orders through the API and watches the revenue grow on the open page,
+with no reload: the dashboard's own 10 s refresh has to bring it.
+The last screenshot is saved in $STATE_DIR/test-artifacts/dashboard.png.
+"""
+import json
+import time
+from decimal import Decimal
+from uuid import uuid4
+
+import pymysql
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from pipeline.contract import Order
+from pipeline.stack import dashboard
+
+CHROMIUM = "/usr/bin/chromium"
+BIG_NUMBERS = ("Revenue", "Orders", "Average order value")
+# The dashboard's defaults: the last hour, in USD.
+LAST_HOUR_USD = """
+SELECT COALESCE(SUM(revenue), 0), COALESCE(SUM(orders), 0)
+FROM sales_by_minute
+WHERE currency = 'USD' AND window_start >= UTC_TIMESTAMP() - INTERVAL 1 HOUR AND window_start < UTC_TIMESTAMP()"""
+# Every chart's state, read in the page: title, viz type, text, big-number value, whether it drew.
+CHARTS_JS = """() => Array.from(document.querySelectorAll('[data-test-chart-id]')).map(holder => ({
+    viz: holder.getAttribute('data-test-viz-type'),
+    title: holder.innerText.split('\\n')[0].trim(),
+    text: holder.innerText,
+    value: holder.querySelector('.header-line')?.innerText ?? null,
+    drawn: !!holder.querySelector('.header-line, canvas, svg path, table tbody tr'),
+}))"""
+
+
+@pytest.fixture(scope="module")
+def superset(settings):
+    with dashboard.SupersetClient(settings) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def page(settings):
+    with sync_playwright() as playwright:
+        # Debian's Chromium (`make test` installs it); Playwright's own browser download is not used.
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        page = browser.new_page(viewport={"width": 1600, "height": 1400})
+        page.goto(f"{settings.superset_url}/login/")
+        page.locator("#username").fill(settings.superset_admin_user)
+        page.locator("#password").fill(settings.superset_admin_password.get_secret_value())
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/superset/welcome/**")
+        yield page
+        browser.close()
+
+
+def charts(page: Page) -> dict[str, dict]:
+    return {chart["title"]: chart for chart in page.evaluate(CHARTS_JS)}
+
+
+def wait_until_drawn(page: Page, expected: set[str], timeout: float = 120) -> dict[str, dict]:
+    """Every expected chart drawn, none loading or showing an error; fails with what each shows."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = charts(page)
+        failed = {title: c["text"] for title, c in shown.items() if "error" in c["text"].lower()}
+        assert not failed, f"charts show errors: {failed}"
+        ready = {title for title, c in shown.items() if c["drawn"] and "Waiting on" not in c["text"]}
+        if ready >= expected:
+            return shown
+        assert time.monotonic() < deadline, f"not drawn after {timeout:.0f}s: {sorted(expected - ready)}; {shown}"
+        time.sleep(1)
+
+
+def number(text: str) -> Decimal:
+    return Decimal(text.replace(",", ""))
+
+
+def at_least(shown: tuple[Decimal, Decimal], expected: tuple[Decimal, Decimal]) -> bool:
+    return all(value >= floor for value, floor in zip(shown, expected))
+
+
+def big_numbers(page: Page, timeout: float = 30) -> tuple[Decimal, Decimal, Decimal]:
+    """Revenue, orders and average order value as shown; a refresh briefly blanks them, so it waits."""
+    deadline = time.monotonic() + timeout
+    while None in (values := [charts(page)[title]["value"] for title in BIG_NUMBERS]):
+        assert time.monotonic() < deadline, f"big numbers not shown: {dict(zip(BIG_NUMBERS, values))}"
+        time.sleep(0.2)
+    return tuple(number(value) for value in values)
+
+
+def in_mysql(mysql) -> tuple[Decimal, Decimal]:
+    with mysql.cursor() as cursor:
+        cursor.execute(LAST_HOUR_USD)
+        revenue, orders = cursor.fetchone()
+    return Decimal(revenue), Decimal(orders)
+
+
+def post_orders(api, count: int) -> list[Order]:
+    orders = [Order(order_id=uuid4(), customer_id=1 + i, source="Dine In", product_id="dashboard-test",
+                    quantity=1 + i % 3, unit_price=Decimal("12.34"), currency="USD", payment_method="visa")
+              for i in range(count)]
+    response = api.post("/orders/batch", content=json.dumps([o.model_dump(mode="json") for o in orders]),
+                        headers={"Content-Type": "application/json"})
+    assert response.status_code == 202, response.text
+    return orders
+
+
+def bundle_titles(settings) -> set[str]:
+    files = dashboard.bundle_files(settings)
+    return {content["slice_name"] for name, content in files.items() if name.startswith("charts/")}
+
+
+def test_importing_twice_keeps_one_dashboard_and_a_changed_bundle_updates_it(settings, superset):
+    files = dashboard.bundle_files(settings)
+    dashboard.import_bundle(settings, files)
+    dashboard.import_bundle(settings, files)
+    query = json.dumps({"filters": [{"col": "slug", "opr": "eq", "value": dashboard.SLUG}]})
+    assert superset.get("/api/v1/dashboard/", q=query)["count"] == 1
+    shown = superset.get(f"/api/v1/dashboard/{dashboard.SLUG}/charts")["result"]
+    assert sorted(chart["slice_name"] for chart in shown) == sorted(bundle_titles(settings))
+    metadata = json.loads(superset.get(f"/api/v1/dashboard/{dashboard.SLUG}")["result"]["json_metadata"])
+    assert metadata["refresh_frequency"] == 10
+    time_range = next(f for f in metadata["native_filter_configuration"] if f["filterType"] == "filter_time")
+    assert time_range["defaultDataMask"]["extraFormData"]["time_range"] == 'DATEADD(DATETIME("now"), -1, hour) : now'
+
+    changed = json.loads(json.dumps(files))
+    changed["charts/revenue.yaml"]["slice_name"] = "Revenue (changed bundle)"
+    try:
+        dashboard.import_bundle(settings, changed)
+        titles = {chart["slice_name"] for chart in superset.get(f"/api/v1/dashboard/{dashboard.SLUG}/charts")["result"]}
+        assert "Revenue (changed bundle)" in titles and "Revenue" not in titles
+        assert superset.get("/api/v1/dashboard/", q=query)["count"] == 1
+    finally:
+        dashboard.import_bundle(settings, files)
+
+
+def test_superset_reads_mysql_as_the_read_only_user_which_cannot_write(settings, superset):
+    databases = superset.get("/api/v1/database/")["result"]
+    assert [db["database_name"] for db in databases] == ["Sales (MySQL)"]
+    uri = superset.get(f"/api/v1/database/{databases[0]['id']}/connection")["result"]["sqlalchemy_uri"]
+    assert uri.startswith(f"mysql+pymysql://{settings.mysql_readonly_user}:")
+
+    with pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_readonly_user,
+                         password=settings.mysql_readonly_password.get_secret_value(),
+                         database=settings.mysql_database) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM sales_by_minute")
+        for statement in ("INSERT INTO stream_commits (query_name, batch_id) VALUES ('intruder', 1)",
+                          "UPDATE sales_by_minute SET revenue = 0", "DELETE FROM customers",
+                          "DROP TABLE stream_progress", "CREATE TABLE intruder (id INT)"):
+            with pytest.raises(pymysql.err.OperationalError) as refused:
+                cursor.execute(statement)
+            assert refused.value.args[0] == 1142, statement  # command denied to user
+
+
+def test_dashboard_shows_mysql_numbers_and_follows_new_orders(settings, api, mysql, page):
+    post_orders(api, 5)  # so every chart has data to draw, even on a fresh stack
+    page.goto(dashboard.dashboard_url(settings))
+    wait_until_drawn(page, bundle_titles(settings))
+
+    # The page refreshes every 10 s while earlier batches may still land: it
+    # must match MySQL at some refresh within a minute.
+    deadline = time.monotonic() + 60
+    while (shown := big_numbers(page))[:2] != (stored := in_mysql(mysql)):
+        assert time.monotonic() < deadline, f"dashboard shows {shown[:2]}, MySQL holds {stored}"
+        time.sleep(1)
+    revenue, orders, average = shown
+    assert abs(average - revenue / orders) <= Decimal("0.005")
+    assert charts(page)["Pipeline freshness (s)"]["value"] is not None
+
+    posted = post_orders(api, 20)
+    posted_at = time.monotonic()
+    expected = (revenue + sum(o.total for o in posted), orders + len(posted))
+    stored_after = None
+    deadline = posted_at + 180
+    while not at_least(shown := big_numbers(page)[:2], expected):
+        if stored_after is None and at_least(in_mysql(mysql), expected):
+            stored_after = time.monotonic() - posted_at
+        assert time.monotonic() < deadline, f"dashboard still shows {shown}, expected at least {expected}"
+        time.sleep(0.5)
+    shown_after = time.monotonic() - posted_at
+    print(f"posted 20 orders: in MySQL after {stored_after or shown_after:.1f}s, on the open dashboard after {shown_after:.1f}s")
+    assert shown_after <= (stored_after or shown_after) + 10 + 10  # one refresh period, plus the queries and drawing
+
+    artifacts = settings.state_path / "test-artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=artifacts / "dashboard.png", full_page=True)
+    print(f"screenshot: {artifacts / 'dashboard.png'}")

@@ -1,0 +1,86 @@
+"""The dashboard bundle (superset/dashboard/) agrees with itself, with the MySQL schema and with .env."""
+import io
+import re
+import zipfile
+
+import pytest
+import yaml
+
+from pipeline.settings import REPO_ROOT
+from pipeline.stack import dashboard
+from pipeline.stack.schemas import statements
+
+
+@pytest.fixture(scope="module")
+def files(settings):
+    return dashboard.bundle_files(settings)
+
+
+def of_kind(files, kind: str) -> dict[str, dict]:
+    return {name: content for name, content in files.items() if name.startswith(f"{kind}/")}
+
+
+def mysql_columns() -> dict[str, set[str]]:
+    """Column names of each table in mysql/schema.sql."""
+    tables = {}
+    for statement in statements((REPO_ROOT / "mysql" / "schema.sql").read_text()):
+        if match := re.match(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*)\)$", statement, re.S):
+            lines = [line.strip() for line in match.group(2).splitlines()]
+            tables[match.group(1)] = {line.split()[0] for line in lines if re.match(r"[a-z_]+\s+[A-Z]", line)}
+    return tables
+
+
+def test_the_database_is_mysql_through_the_read_only_user_from_env(files, settings):
+    (database,) = of_kind(files, "databases").values()
+    assert database["sqlalchemy_uri"] == (
+        f"mysql+pymysql://{settings.mysql_readonly_user}:{dashboard.MASKED_PASSWORD}"
+        f"@{settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}")
+    assert database["allow_dml"] is False
+    assert all(dataset["schema"] == settings.mysql_database for dataset in of_kind(files, "datasets").values())
+
+
+def test_datasets_are_tables_of_the_schema_and_use_only_their_columns(files):
+    tables = mysql_columns()
+    for name, dataset in of_kind(files, "datasets").items():
+        assert dataset["table_name"] in tables, name
+        physical = {c["column_name"] for c in dataset["columns"] if not c["expression"]}
+        assert physical <= tables[dataset["table_name"]], f"{name}: {physical - tables[dataset['table_name']]}"
+        assert dataset["main_dttm_col"] in physical
+
+
+def test_every_reference_resolves(files):
+    (database,) = of_kind(files, "databases").values()
+    datasets = {d["uuid"]: d for d in of_kind(files, "datasets").values()}
+    charts = {c["uuid"]: c for c in of_kind(files, "charts").values()}
+    (board,) = of_kind(files, "dashboards").values()
+    assert {d["database_uuid"] for d in datasets.values()} == {database["uuid"]}
+    for chart in charts.values():
+        dataset = datasets[chart["dataset_uuid"]]
+        params = chart["params"]
+        metrics = [params["metric"]] if "metric" in params else params.get("metrics", [])
+        assert set(metrics) <= {m["metric_name"] for m in dataset["metrics"]}, chart["slice_name"]
+        columns = {c["column_name"] for c in dataset["columns"]}
+        used = set(params.get("groupby", [])) | {params[k] for k in ("x_axis", "entity") if k in params}
+        used |= {f["subject"] for f in params.get("adhoc_filters", [])}
+        assert used <= columns, chart["slice_name"]
+    placed = {item["meta"]["uuid"]: item["meta"]["chartId"] for item in board["position"].values()
+              if isinstance(item, dict) and item.get("type") == "CHART"}
+    assert set(placed) == set(charts), "every chart is on the dashboard once, and nothing else"
+    for native_filter in board["metadata"]["native_filter_configuration"]:
+        assert set(native_filter["scope"]["excluded"]) <= set(placed.values())
+        for target in native_filter["targets"]:
+            assert target.get("datasetUuid", next(iter(datasets))) in datasets
+
+
+def test_the_dashboard_refreshes_every_10_seconds_over_the_last_hour(files):
+    (board,) = of_kind(files, "dashboards").values()
+    assert board["metadata"]["refresh_frequency"] == 10
+    time_filter = next(f for f in board["metadata"]["native_filter_configuration"] if f["filterType"] == "filter_time")
+    assert time_filter["defaultDataMask"]["extraFormData"]["time_range"] == 'DATEADD(DATETIME("now"), -1, hour) : now'
+
+
+def test_the_zip_holds_every_file_under_one_root_folder(files):
+    with zipfile.ZipFile(io.BytesIO(dashboard.bundle_zip(files))) as archive:
+        names = archive.namelist()
+        assert sorted(names) == sorted(f"bundle/{name}" for name in files)
+        assert yaml.safe_load(archive.read("bundle/metadata.yaml"))["type"] == "Dashboard"
