@@ -47,11 +47,16 @@ def page(settings):
         # Debian's Chromium (`make test` installs it); Playwright's own browser download is not used.
         browser = playwright.chromium.launch(executable_path=CHROMIUM)
         page = browser.new_page(viewport={"width": 1600, "height": 1400})
+        # Only Superset itself: the table charts' grid asks Google for a web
+        # font, and a machine without internet can stall that lookup for
+        # longer than a page load may take.
+        page.route(lambda url: not url.startswith(settings.superset_url), lambda route: route.abort())
+        page.set_default_timeout(60_000)
         page.goto(f"{settings.superset_url}/login/")
         page.locator("#username").fill(settings.superset_admin_user)
         page.locator("#password").fill(settings.superset_admin_password.get_secret_value())
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/superset/welcome/**")
+        page.wait_for_url("**/superset/welcome/**", wait_until="commit")
         yield page
         browser.close()
 
@@ -157,7 +162,7 @@ def test_superset_reads_mysql_as_the_read_only_user_which_cannot_write(settings,
 
 def test_dashboard_shows_mysql_numbers_and_follows_new_orders(settings, api, mysql, page):
     post_orders(api, 5)  # so every chart has data to draw, even on a fresh stack
-    page.goto(dashboard.dashboard_url(settings))
+    page.goto(dashboard.dashboard_url(settings), wait_until="domcontentloaded")
     wait_until_drawn(page, bundle_titles(settings))
 
     # The page refreshes every 10 s while earlier batches may still land: it
