@@ -189,6 +189,7 @@ def test_dashboard_shows_mysql_numbers_and_follows_new_orders(settings, api, mys
     print(f"posted 20 orders: in MySQL after {stored_after or shown_after:.1f}s, on the open dashboard after {shown_after:.1f}s")
     assert shown_after <= (stored_after or shown_after) + 10 + 10  # one refresh period, plus the queries and drawing
 
+    wait_until_drawn(page, bundle_titles(settings))  # not mid-refresh
     artifacts = settings.state_path / "test-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=artifacts / "dashboard.png", full_page=True)
