@@ -109,7 +109,12 @@ def up(chosen: list[Service], settings: Settings) -> None:
     for service in servers:
         if service.name in SCHEMAS:
             what, apply = SCHEMAS[service.name]
-            progress.step(f"{service.name}: {what}: {apply(settings)}")
+            try:
+                done = apply(settings)
+            except Exception as error:  # a refused schema or import: say which service and where to look
+                raise StackError(f"{service.name}: applying the {what} failed: {error}. "
+                                 f"Read {shown(service.log_file(settings))}") from error
+            progress.step(f"{service.name}: {what}: {done}")
     start_and_wait(clients, settings, progress)
 
 

@@ -85,8 +85,10 @@ class SupersetClient:
             data={"passwords": json.dumps(passwords), "overwrite": "true"},
         )
         if response.is_error:
-            raise RuntimeError(f"Superset refused the {kind} import ({response.status_code}): {response.text[:2000]}. "
-                               f"Its log may say more.")
+            # Validation errors come back as JSON; a bundle Superset cannot read, as an HTML error page.
+            is_json = response.headers.get("content-type", "").startswith("application/json")
+            reason = json.dumps(response.json())[:2000] if is_json else "no details in the answer"
+            raise RuntimeError(f"Superset refused the {kind} import ({response.status_code}, {reason})")
 
 
 def import_bundle(settings: Settings, files: dict[str, dict] | None = None) -> dict[str, dict]:
