@@ -12,6 +12,10 @@ STACK := $(PY) -m pipeline.stack
 MVN := mvn -B -q
 NO_ANSI := sed 's/\x1b\[0m//g'
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# $(call apt_install,binary,package): the Debian package, unless the binary is already there.
+apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; }
+# $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
+uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
 .PHONY: help demo setup mariadb chromium up api submit stop-job down teardown clean status logs simulate test lock
 
@@ -19,7 +23,7 @@ help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 demo: up ## The main job: start everything, then send orders at DEMO_RATE/s until Ctrl-C
-	@$(STACK) status && $(PY) -m pipeline.stack urls
+	@$(STACK) status && $(STACK) urls
 	@$(PY) -m pipeline.simulate --rate $(or $(DEMO_RATE),20) --duration 0 --mode single
 
 setup: .env $(VENV)/.synced superset/.venv/.synced kafka/target/classpath.txt cassandra/target/classpath.txt jars/.resolved mariadb ## Install what the stack needs (idempotent)
@@ -31,13 +35,11 @@ setup: .env $(VENV)/.synced superset/.venv/.synced kafka/target/classpath.txt ca
 $(VENV)/.synced: requirements.lock
 	@echo "==> setup: python env $(VENV) from requirements.lock (uv $(UV_VERSION))"
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv==$(UV_VERSION)
-	@python3 -m uv venv --quiet --allow-existing --python python3.11 $(VENV)
-	@python3 -m uv pip sync --quiet --python $(PY) requirements.lock && touch $@
+	@$(call uv_env,$(VENV),$<) && touch $@
 
-superset/.venv/.synced: superset/requirements.txt
+superset/.venv/.synced: superset/requirements.txt | $(VENV)/.synced
 	@echo "==> setup: Superset's own python env superset/.venv from superset/requirements.txt"
-	@python3 -m uv venv --quiet --allow-existing --python python3.11 superset/.venv
-	@python3 -m uv pip sync --quiet --python superset/.venv/bin/python $< && touch $@
+	@$(call uv_env,superset/.venv,$<) && touch $@
 
 %/target/classpath.txt: %/pom.xml
 	@echo "==> setup: $* jars from Maven Central (into ~/.m2)"
@@ -48,12 +50,12 @@ jars/.resolved: jars/pom.xml
 	@$(MVN) -f $< dependency:copy-dependencies 2>&1 | $(NO_ANSI) && touch $@
 
 mariadb: ## MariaDB server from Debian packages, when absent (part of setup)
-	@[ -x /usr/sbin/mariadbd ] || { echo "==> setup: mariadb-server from Debian"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; }
+	@$(call apt_install,/usr/sbin/mariadbd,mariadb-server)
 
 chromium: ## Chromium from Debian, when absent, for the dashboard's browser test (part of test)
-	@[ -x /usr/bin/chromium ] || { echo "==> setup: chromium from Debian"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@$(call apt_install,/usr/bin/chromium,chromium)
 
-up: setup ## Start Kafka, Cassandra, MariaDB, the ingest API and the Spark job; apply topics and schemas
+up: setup ## Start Kafka, Cassandra, MariaDB, Superset, the ingest API and the Spark job; apply schemas, import the dashboard
 	@$(STACK) up
 
 api: setup ## Start the ingest API alone (Kafka must be reachable for 202s)
