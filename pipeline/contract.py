@@ -16,7 +16,7 @@ from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, Va
                       field_validator, model_validator)
 from pydantic_extra_types.currency_code import ISO4217
 
-from pipeline.settings import get_settings
+from pipeline.settings import get_contract_settings
 
 CENT = Decimal("0.01")
 MAX_FUTURE_SKEW = timedelta(minutes=5)
@@ -47,7 +47,7 @@ Total = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2, allow_in
 
 
 def _default_unit_price() -> Decimal:
-    return get_settings().default_unit_price
+    return get_contract_settings().default_unit_price
 
 
 def _now() -> datetime:

@@ -13,9 +13,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
+class ContractSettings(BaseSettings):
+    """What the order contract reads, alone: Spark executors validate orders with it
+    and hold no secrets (spark_jobs/run.sh passes these as spark.executorEnv)."""
     model_config = SettingsConfigDict(env_file=REPO_ROOT / ".env", extra="ignore")
 
+    default_unit_price: Decimal = Decimal("300.00")
+
+
+class Settings(ContractSettings):
     state_dir: Path = Path("var")
 
     kafka_host: str = "127.0.0.1"
@@ -42,6 +48,9 @@ class Settings(BaseSettings):
     mysql_password: SecretStr
     mysql_readonly_user: str = "dashboard"
     mysql_readonly_password: SecretStr
+    # root's password where MySQL is reached over TCP (compose's init job sets it from
+    # MYSQL_ROOT_PASSWORD); empty: root over the local MariaDB's unix socket.
+    mysql_admin_password: SecretStr = SecretStr("")
 
     startup_timeout: float = 240.0
 
@@ -51,7 +60,6 @@ class Settings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
     max_body_bytes: int = 1_048_576
     max_batch_orders: int = 1000
-    default_unit_price: Decimal = Decimal("300.00")
     # The API answers 503 when Kafka has not acknowledged within this time.
     kafka_delivery_timeout_ms: int = 1500
     retry_after_seconds: int = 2
@@ -104,3 +112,8 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+@lru_cache
+def get_contract_settings() -> ContractSettings:
+    return ContractSettings()

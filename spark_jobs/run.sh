@@ -3,9 +3,11 @@
 # (exec: this pid becomes the driver JVM's; the Python driver is its child, and
 # `make stop-job` sends SIGTERM to that child so the running batch can finish).
 # The connectors come from jars/ (`make setup`). Env (all required): SPARK_MASTER,
-# SPARK_LOCAL_IP, SPARK_UI_PORT, SPARK_DRIVER_MEMORY.
+# SPARK_LOCAL_IP, SPARK_UI_PORT, SPARK_DRIVER_MEMORY, DEFAULT_UNIT_PRICE.
+# Executors on a cluster get the contract's settings (pipeline.settings.ContractSettings)
+# as spark.executorEnv, and no secret.
 set -euo pipefail
-: "${SPARK_MASTER:?}" "${SPARK_LOCAL_IP:?}" "${SPARK_UI_PORT:?}" "${SPARK_DRIVER_MEMORY:?}"
+: "${SPARK_MASTER:?}" "${SPARK_LOCAL_IP:?}" "${SPARK_UI_PORT:?}" "${SPARK_DRIVER_MEMORY:?}" "${DEFAULT_UNIT_PRICE:?}"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
@@ -20,5 +22,6 @@ exec "$repo/.venv/bin/spark-submit" \
   --master "$SPARK_MASTER" --name orders_stream --driver-memory "$SPARK_DRIVER_MEMORY" \
   --jars "$jar_list" \
   --conf spark.ui.port="$SPARK_UI_PORT" --conf spark.port.maxRetries=0 \
+  --conf spark.executorEnv.DEFAULT_UNIT_PRICE="$DEFAULT_UNIT_PRICE" \
   --driver-java-options "-Dlog4j2.configurationFile=file:$repo/spark_jobs/log4j2.properties" \
   spark_jobs/orders_stream.py
