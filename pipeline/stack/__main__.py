@@ -1,12 +1,15 @@
 """Start, check and stop the local stack.
 
-Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown} [kafka|cassandra|mysql|superset|api|spark ...]
+Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown,schemas,probe} [kafka|cassandra|mysql|superset|api|spark ...]
 
 `up` starts each server in the background with its own log file, waits until
 it answers a real client, applies the topics and schemas and imports the
 dashboard, then starts the clients (the ingest API and the Spark job) the same way. Running it again is
 harmless. `down` stops by pid what `up` started and keeps the data;
 `teardown` also deletes the state folder (data, logs, checkpoints).
+`schemas` only applies the topics, schemas and dashboard to servers already
+running, and `probe` only asks each service once whether it answers: the
+compose file's init jobs and healthchecks run these two.
 """
 import argparse
 import os
@@ -42,6 +45,14 @@ class Progress:
 
 def shown(path) -> str:
     return os.path.relpath(path, REPO_ROOT) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def read_the_log(service: Service, settings: Settings) -> str:
+    """Where the service's own words are: its log file here, or the container's log in docker mode."""
+    log_file = service.log_file(settings)
+    if log_file.exists():
+        return f"Read {shown(log_file)}"
+    return f"Read the {service.name} log (`docker compose logs {service.name}` in docker mode)"
 
 
 def server_env(settings: Settings, secrets: tuple[str, ...] = ()) -> dict[str, str]:
@@ -106,16 +117,32 @@ def up(chosen: list[Service], settings: Settings) -> None:
     servers, clients = [s for s in chosen if not s.client], [s for s in chosen if s.client]
     progress = Progress(2 * len(chosen) + sum(service.name in SCHEMAS for service in servers))
     start_and_wait(servers, settings, progress)
-    for service in servers:
-        if service.name in SCHEMAS:
-            what, apply = SCHEMAS[service.name]
-            try:
-                done = apply(settings)
-            except Exception as error:  # a refused schema or import: say which service and where to look
-                raise StackError(f"{service.name}: applying the {what} failed: {error}. "
-                                 f"Read {shown(service.log_file(settings))}") from error
-            progress.step(f"{service.name}: {what}: {done}")
+    apply_schemas(servers, settings, progress)
     start_and_wait(clients, settings, progress)
+
+
+def apply_schemas(chosen: list[Service], settings: Settings, progress: Progress | None = None) -> None:
+    """Topics, schemas, users and the dashboard on running servers (compose's init jobs run this alone)."""
+    chosen = [service for service in chosen if service.name in SCHEMAS]
+    progress = progress or Progress(len(chosen))
+    for service in chosen:
+        what, apply = SCHEMAS[service.name]
+        try:
+            done = apply(settings)
+        except Exception as error:  # a refused schema or import: say which service and where to look
+            raise StackError(f"{service.name}: applying the {what} failed: {error}. "
+                             f"{read_the_log(service, settings)}") from error
+        progress.step(f"{service.name}: {what}: {done}")
+
+
+def probe(chosen: list[Service], settings: Settings) -> None:
+    """Each service's real client query, once (compose's healthchecks run this)."""
+    for service in chosen:
+        error = probe_error(service, settings)
+        if error:
+            raise StackError(f"{service.name} is not answering on {service.host}:{service.port}: {error}. "
+                             f"{read_the_log(service, settings)}")
+        print(f"{service.name}: answering on {service.host}:{service.port}")
 
 
 def start_and_wait(chosen: list[Service], settings: Settings, progress: Progress) -> None:
@@ -174,7 +201,9 @@ def urls(_chosen: list[Service], settings: Settings) -> None:
     print(f"Cassandra   {settings.cassandra_host}:{settings.cassandra_port}  keyspace {settings.cassandra_keyspace}")
     print(f"MySQL       {settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}  "
           f"read-only user {settings.mysql_readonly_user} (password in .env)")
-    print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}  (job log {shown(spark_log)})")
+    # In docker mode the job logs to `docker compose logs spark-job`, not to a file here.
+    job_log = f"  (job log {shown(spark_log)})" if spark_log.exists() else ""
+    print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}{job_log}")
     print(f"Dashboard   {dashboard.dashboard_url(settings)}  user {settings.superset_admin_user} "
           f"password {settings.superset_admin_password.get_secret_value()}  (refreshes every 10 s)")
 
@@ -187,7 +216,7 @@ def teardown(chosen: list[Service], settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.stack", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status", "logs", "urls", "teardown"])
+    parser.add_argument("command", choices=["up", "down", "status", "logs", "urls", "teardown", "schemas", "probe"])
     parser.add_argument("services", nargs="*", help="default: all")
     parser.add_argument("--follow", action="store_true", help="logs: keep following")
     args = parser.parse_args(argv)
@@ -208,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "teardown" and args.services:
             parser.error("teardown takes no service names: it deletes the whole state folder")
         else:
-            {"up": up, "down": down, "status": status, "urls": urls, "teardown": teardown}[args.command](chosen, settings)
+            commands = {"up": up, "down": down, "status": status, "urls": urls, "teardown": teardown,
+                        "schemas": apply_schemas, "probe": probe}
+            commands[args.command](chosen, settings)
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -112,5 +112,6 @@ def apply(settings: Settings) -> str:
     if not announced.exists():
         message += (f"\n      log in as {settings.superset_admin_user} with password "
                     f"{settings.superset_admin_password.get_secret_value()} (shown once; it is in .env)")
+        announced.parent.mkdir(parents=True, exist_ok=True)
         announced.touch()
     return message

@@ -71,7 +71,12 @@ def mysql_socket(settings: Settings) -> Path:
 
 
 def mysql_admin(settings: Settings, **options) -> pymysql.Connection:
-    """root over the unix socket: how the launcher creates the database and users."""
+    """root, how the database and users are created: over the local MariaDB's unix
+    socket, or over TCP when MYSQL_ADMIN_PASSWORD is set (compose's init job)."""
+    password = settings.mysql_admin_password.get_secret_value()
+    if password:
+        return pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user="root", password=password,
+                               connect_timeout=5, **options)
     return pymysql.connect(unix_socket=str(mysql_socket(settings)), user="root", connect_timeout=5, **options)
 
 
