@@ -5,28 +5,49 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 UV_VERSION := 0.13.9
+# The docker compose CLI plugin `make test` builds to check docker-compose.yml with it.
+COMPOSE_VERSION := v2.40.3
 VENV := .venv
 PY := $(VENV)/bin/python
-STACK := $(PY) -m pipeline.stack
+LAUNCHER := $(PY) -m pipeline.stack
 # Debian's Maven prints bare colour resets even with -B -q; sed drops them.
 MVN := mvn -B -q
 NO_ANSI := sed 's/\x1b\[0m//g'
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# The mode, chosen here once: local processes (default), or STACK=docker for
+# docker-compose.yml. Same targets, same .env, same host ports.
+ifeq ($(STACK),docker)
+STACK_NEEDS := .env
+stack_up = docker compose up --detach --build --wait $(1)
+stack_down = docker compose $(if $(1),stop $(1),down)
+STACK_TEARDOWN := docker compose down --volumes
+STACK_STATUS := docker compose ps
+STACK_LOGS = docker compose logs --tail 20 $(if $(FOLLOW),--follow)
+JOB := spark-job
+else
+STACK_NEEDS := setup
+stack_up = $(LAUNCHER) up $(1)
+stack_down = $(LAUNCHER) down $(1)
+STACK_TEARDOWN := $(LAUNCHER) teardown
+STACK_STATUS := $(LAUNCHER) status
+STACK_LOGS = $(LAUNCHER) logs $(if $(FOLLOW),--follow)
+JOB := spark
+endif
 # $(call apt_install,binary,package): the Debian package, unless the binary is already there.
 apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; }
 # $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
 uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
-.PHONY: help demo setup mariadb chromium up api submit stop-job down teardown clean status logs simulate test lock
+.PHONY: help demo setup mariadb chromium compose-cli up api submit stop-job down teardown clean status logs simulate test lock
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-demo: up ## The main job: start everything, then send orders at DEMO_RATE/s until Ctrl-C
-	@$(STACK) status && $(STACK) urls
+demo: up $(VENV)/.synced ## The main job: start everything, then send orders at DEMO_RATE/s until Ctrl-C
+	@$(STACK_STATUS) && $(LAUNCHER) urls
 	@$(PY) -m pipeline.simulate --rate $(or $(DEMO_RATE),20) --duration 0 --mode single
 
-setup: .env $(VENV)/.synced superset/.venv/.synced kafka/target/classpath.txt cassandra/target/classpath.txt jars/.resolved mariadb ## Install what the stack needs (idempotent)
+setup: .env $(VENV)/.synced superset/.venv/.synced kafka/target/classpath.txt cassandra/target/classpath.txt jars/.resolved mariadb ## Install what the local stack needs (idempotent)
 
 # Created on first run; later runs append settings a newer .env.example added.
 .env: .env.example
@@ -55,37 +76,40 @@ mariadb: ## MariaDB server from Debian packages, when absent (part of setup)
 chromium: ## Chromium from Debian, when absent, for the dashboard's browser test (part of test)
 	@$(call apt_install,/usr/bin/chromium,chromium)
 
-up: setup ## Start Kafka, Cassandra, MariaDB, Superset, the ingest API and the Spark job; apply schemas, import the dashboard
-	@$(STACK) up
+up: $(STACK_NEEDS) ## Start Kafka, Cassandra, MySQL, Superset, the ingest API and the Spark job; apply schemas, import the dashboard
+	@$(call stack_up)
 
-api: setup ## Start the ingest API alone (Kafka must be reachable for 202s)
-	@$(STACK) up api
+api: $(STACK_NEEDS) ## Start the ingest API alone (Kafka must be reachable for 202s)
+	@$(call stack_up,api)
 
-submit: setup ## Start the Spark streaming job in the background (SPARK_MASTER in .env; once only)
-	@$(STACK) up spark
+submit: $(STACK_NEEDS) ## Start the Spark streaming job in the background (SPARK_MASTER in .env; once only)
+	@$(call stack_up,$(JOB))
 
-stop-job: ## Stop the Spark job after its current micro-batch
-	@$(STACK) down spark
+stop-job: ## Stop the Spark job (locally after its current micro-batch)
+	@$(call stack_down,$(JOB))
 
-down: ## Stop what `up` started (by pid); data stays
-	@$(STACK) down
+down: ## Stop what `up` started; data stays
+	@$(call stack_down)
 
 teardown: ## down, then delete data, logs and checkpoints
-	@$(STACK) teardown
+	@$(STACK_TEARDOWN)
 
 clean: teardown ## Same as teardown
 
-status: ## Each service: up or down, port, pid, log
-	@$(STACK) status
+status: ## Each service: up or down, port, health
+	@$(STACK_STATUS)
 
 logs: ## Last lines of each log (FOLLOW=1 keeps following)
-	@$(STACK) logs $(if $(FOLLOW),--follow)
+	@$(STACK_LOGS)
 
 simulate: ## Load generator through the API: RATE orders/s for DURATION s (0 = until Ctrl-C), MODE=batch|single
 	@$(PY) -m pipeline.simulate --rate $(or $(RATE),200) --duration $(or $(DURATION),60) --mode $(or $(MODE),batch)
 
-test: up chromium ## Unit and integration tests against the real local stack, the dashboard in headless Chromium
-	@$(PY) -m pytest $(PYTEST_ARGS)
+compose-cli: ## The docker compose CLI plugin, built from the Go module proxy when absent (part of test)
+	@bash tests/install_compose_cli.sh $(COMPOSE_VERSION)
+
+test: setup chromium compose-cli ## Unit and integration tests against the real local stack (always local mode), the dashboard in headless Chromium
+	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS)
 
 lock: ## Re-pin requirements.lock and superset/requirements.txt from their inputs
 	python3 -m uv pip compile --quiet pyproject.toml --extra test --python-version 3.11 -o requirements.lock

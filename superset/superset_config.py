@@ -16,7 +16,8 @@ pymysql.install_as_MySQLdb()
 STATE = Path(os.environ["SUPERSET_HOME"])
 
 SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
-SQLALCHEMY_DATABASE_URI = f"sqlite:///{STATE / 'superset.db'}"
+# SQLite beside the state locally; docker mode passes a MySQL database instead.
+SQLALCHEMY_DATABASE_URI = os.environ.get("SUPERSET_METADATA_URI") or f"sqlite:///{STATE / 'superset.db'}"
 
 # The dashboard refreshes every 10 s and must show what MySQL holds then:
 # no chart-data or query cache (Superset's defaults, stated so nobody adds one).
