@@ -4,6 +4,7 @@ The compose file must run the local mode's topology from the same code, config
 and .env: these tests read both and compare. `docker compose config`, the
 real parser, runs too when the CLI plugin is installed.
 """
+import base64
 import fnmatch
 import os
 import re
@@ -128,6 +129,12 @@ def test_kafka_advertises_the_in_network_address_and_the_hosts_own():
     assert advertised["HOST"] == "${KAFKA_HOST}:${KAFKA_PORT}"
     [(_, _, container_port)] = published(SERVICES["kafka"])
     assert listeners["HOST"] == f":{container_port}"
+
+
+def test_kafka_has_a_valid_kraft_cluster_id():
+    # The image refuses to start in KRaft mode without one: 16 bytes, URL-safe base64, unpadded.
+    cluster_id = SERVICES["kafka"]["environment"]["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16 and len(cluster_id) == 22
 
 
 def test_kafka_runs_the_local_modes_broker_settings():
