@@ -9,7 +9,7 @@ harmless. `down` stops by pid what `up` started and keeps the data;
 `teardown` also deletes the state folder (data, logs, checkpoints).
 `schemas` only applies the topics, schemas and dashboard to servers already
 running, and `probe` only asks each service once whether it answers: the
-compose file's init jobs and healthchecks run these two.
+compose file's init job and healthchecks run these two.
 """
 import argparse
 import os
@@ -122,7 +122,7 @@ def up(chosen: list[Service], settings: Settings) -> None:
 
 
 def apply_schemas(chosen: list[Service], settings: Settings, progress: Progress | None = None) -> None:
-    """Topics, schemas, users and the dashboard on running servers (compose's init jobs run this alone)."""
+    """Topics, schemas, users and the dashboard on running servers (compose's init job runs this alone)."""
     chosen = [service for service in chosen if service.name in SCHEMAS]
     progress = progress or Progress(len(chosen))
     for service in chosen:
