@@ -16,6 +16,9 @@ NO_ANSI := sed 's/\x1b\[0m//g'
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # The mode, chosen here once: local processes (default), or STACK=docker for
 # docker-compose.yml. Same targets, same .env, same host ports.
+ifneq ($(filter-out local docker,$(STACK)),)
+$(error STACK=$(STACK): use STACK=docker for docker-compose.yml, or leave it unset (local))
+endif
 ifeq ($(STACK),docker)
 STACK_NEEDS := .env
 stack_up = docker compose up --detach --build --wait $(1)
