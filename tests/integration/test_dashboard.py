@@ -19,6 +19,7 @@ from pipeline.contract import Order
 from pipeline.stack import dashboard
 
 CHROMIUM = "/usr/bin/chromium"
+EVENT_LOG = "**/superset/log/**"
 BIG_NUMBERS = ("Revenue", "Orders", "Average order value")
 # The dashboard's defaults: the last hour, in USD.
 LAST_HOUR_USD = """
@@ -52,11 +53,17 @@ def page(settings):
         # longer than a page load may take.
         page.route(lambda url: not url.startswith(settings.superset_url), lambda route: route.abort())
         page.set_default_timeout(60_000)
+        # The login page posts its event log as the form submits. That anonymous
+        # request answers with a session cookie too, and when it lands after the
+        # login's answer it replaces the signed-in session: the browser is sent
+        # back to /login/. Without the log there is no race.
+        page.route(EVENT_LOG, lambda route: route.abort())
         page.goto(f"{settings.superset_url}/login/")
         page.locator("#username").fill(settings.superset_admin_user)
         page.locator("#password").fill(settings.superset_admin_password.get_secret_value())
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/superset/welcome/**", wait_until="commit")
+        page.wait_for_url("**/superset/welcome/**")
+        page.unroute(EVENT_LOG)
         yield page
         browser.close()
 
@@ -75,7 +82,7 @@ def wait_until_drawn(page: Page, expected: set[str], timeout: float = 120) -> di
         ready = {title for title, c in shown.items() if c["drawn"] and "Waiting on" not in c["text"]}
         if ready >= expected:
             return shown
-        assert time.monotonic() < deadline, f"not drawn after {timeout:.0f}s: {sorted(expected - ready)}; {shown}"
+        assert time.monotonic() < deadline, f"not drawn after {timeout:.0f}s at {page.url}: {sorted(expected - ready)}; {shown}"
         time.sleep(1)
 
 
