@@ -5,6 +5,8 @@ tests call them on static DataFrames. Records are validated by the shared
 contract (pipeline/contract.py) itself, so the stream accepts exactly what the
 API accepts, and the Spark schema is derived from the contract's fields.
 """
+import functools
+import re
 import types
 import typing
 import uuid
@@ -15,11 +17,12 @@ from typing import Iterator
 
 import pandas as pd
 from pydantic import AwareDatetime, ValidationError
+from pydantic_extra_types.currency_code import ISO4217
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipeline.contract import Order, loads, problems
+from pipeline.contract import MAX_FUTURE_SKEW, MIN_CREATED_AT, Order, loads, problems
 
 UNKNOWN_STATE = "??"
 NO_PAYMENT_METHOD = "unknown"
@@ -30,30 +33,66 @@ KAFKA_COLUMNS = ["key", "value", "topic", "partition", "offset"]
 DLQ_HEADERS = ("dlq.reason", "dlq.source.topic", "dlq.source.partition", "dlq.source.offset")
 
 
-def _spark_type(annotation: object, constraints: list) -> T.DataType:
-    """The Spark type of one contract field, from its Python type and constraints."""
+def _unwrap(annotation: object, constraints: tuple = ()) -> tuple[object, tuple, bool]:
+    """A contract field's type as (base type, its constraints, whether null is allowed)."""
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # Optional[X]
-        return _spark_type(next(arg for arg in args if arg is not type(None)), constraints)
+        base, found, _ = _unwrap(next(arg for arg in args if arg is not type(None)), constraints)
+        return base, found, True
     if typing.get_origin(annotation) is typing.Annotated:
-        return _spark_type(args[0], constraints + [m for info in args[1:] for m in info.metadata])
-    limits = {name: getattr(c, name) for c in constraints for name in ("le", "max_digits", "decimal_places")
-              if getattr(c, name, None) is not None}
-    if annotation is int:
-        return T.IntegerType() if limits.get("le", 2**63) < 2**31 else T.LongType()
-    if annotation is Decimal:
-        return T.DecimalType(limits["max_digits"], limits["decimal_places"])
-    if annotation in (datetime, AwareDatetime):
+        return _unwrap(args[0], constraints + tuple(m for info in args[1:] for m in info.metadata))
+    return annotation, constraints, False
+
+
+def _limit(constraints: tuple, name: str) -> object:
+    return next((getattr(c, name) for c in constraints if getattr(c, name, None) is not None), None)
+
+
+def _spark_type(base: object, constraints: tuple) -> T.DataType:
+    """The Spark type of one contract field, from its Python type and constraints."""
+    if base is int:
+        return T.IntegerType() if (_limit(constraints, "le") or 2**63) < 2**31 else T.LongType()
+    if base is Decimal:
+        return T.DecimalType(_limit(constraints, "max_digits"), _limit(constraints, "decimal_places"))
+    if base in (datetime, AwareDatetime):
         return T.TimestampType()
-    if isinstance(annotation, type) and issubclass(annotation, (str, Enum, uuid.UUID)):
+    if isinstance(base, type) and issubclass(base, (str, Enum, uuid.UUID)):
         return T.StringType()
-    raise TypeError(f"no Spark type for contract type {annotation!r}: add it to _spark_type")
+    raise TypeError(f"no Spark type for contract type {base!r}: add it to _spark_type")
 
 
-ORDER_SCHEMA = T.StructType([
-    T.StructField(name, _spark_type(field.annotation, list(field.metadata)))
-    for name, field in Order.model_fields.items()
-])
+def _json_pattern(base: object, constraints: tuple, nullable: bool) -> str:
+    """The regular expression of a field's value as Order.model_dump_json() writes it (see parse_orders)."""
+    if nullable:
+        return f"(?:null|{_json_pattern(base, constraints, False)})"
+    if base is int:
+        return "-?[0-9]{1,19}"
+    if base is Decimal:
+        places = _limit(constraints, "decimal_places")
+        return f'"-?[0-9]{{1,{_limit(constraints, "max_digits") - places}}}\\.[0-9]{{{places}}}"'
+    if base in (datetime, AwareDatetime):  # UTC, which the contract converts every created_at to
+        return '"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]{1,6})?Z"'
+    if base is uuid.UUID:
+        return '"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"'
+    if base is ISO4217:
+        return f'"(?:{"|".join(sorted(ISO4217.allowed_currencies))})"'
+    if isinstance(base, type) and issubclass(base, Enum):
+        return f'"(?:{"|".join(re.escape(member.value) for member in base)})"'
+    pattern = _limit(constraints, "pattern")
+    if base is str and pattern and not set(pattern) & set('"\\'):  # nothing JSON would escape
+        return f'"{pattern.removeprefix("^").removesuffix("$")}"'
+    raise TypeError(f"no JSON pattern for contract type {base!r}: add it to _json_pattern")
+
+
+def _bounds(column: Column, constraints: tuple) -> list[Column]:
+    """The field's ge, gt and le constraints as Spark conditions."""
+    checks = {"ge": column.__ge__, "gt": column.__gt__, "le": column.__le__}
+    return [check(_limit(constraints, name)) for name, check in checks.items()
+            if _limit(constraints, name) is not None]
+
+
+FIELDS = {name: _unwrap(field.annotation, tuple(field.metadata)) for name, field in Order.model_fields.items()}
+ORDER_SCHEMA = T.StructType([T.StructField(name, _spark_type(base, found)) for name, (base, found, _) in FIELDS.items()])
 ORDER_COLUMNS = ORDER_SCHEMA.fieldNames()
 PARSED_SCHEMA = T.StructType([
     T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
@@ -62,6 +101,9 @@ PARSED_SCHEMA = T.StructType([
     *ORDER_SCHEMA.fields,
     T.StructField("error", T.StringType()),
 ])
+# A record exactly as the API writes it (Order.record(): model_dump_json, fields in
+# order, no spaces, money as strings, created_at in UTC).
+CANONICAL_RECORD = "^\\{" + ",".join(f'"{name}":{_json_pattern(*typ)}' for name, typ in FIELDS.items()) + "\\}$"
 
 
 def validate_record(value: bytes | None, topic: str, partition: int, offset: int,
@@ -113,12 +155,61 @@ def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]
         yield records[KAFKA_COLUMNS].assign(**columns, error=[error for _, error in results])
 
 
-def parse_orders(records: DataFrame) -> DataFrame:
-    """Kafka records -> their key, value and position with the contract's columns, and `error` (null when valid)."""
+# Order's validators, each mirrored in _canonical_and_valid: cents by the
+# pattern, RFC 3339 text by the pattern, the created_at range and the total by
+# explicit checks, the computed total by requiring it in the record.
+MIRRORED_VALIDATORS = frozenset({"_to_cents", "_rfc3339_text", "_within_range", "_matches_quantity_times_price",
+                                 "_compute_total"})
+
+
+def _canonical_and_valid(record: Column, order: Column, received: Column) -> Column:
+    """True when the record is canonical and its values pass every rule of the contract, in the JVM.
+
+    The rules mirror Order's: the field constraints, derived from the contract;
+    total = quantity x unit_price; created_at from 1970 to MAX_FUTURE_SKEW past
+    the time the record arrived. tests/unit/test_stream_transforms.py checks
+    that parse_orders and the contract alone agree on every record, and fails
+    when Order gains a validator not in MIRRORED_VALIDATORS.
+    """
+    checks = [record.rlike(CANONICAL_RECORD), order.isNotNull()]
+    for name, (_, constraints, nullable) in FIELDS.items():
+        checks += ([] if nullable else [order[name].isNotNull()]) + _bounds(order[name], constraints)
+    checks += [order["total"] == order["quantity"] * order["unit_price"],
+               order["created_at"] >= F.lit(MIN_CREATED_AT),
+               order["created_at"] <= received + F.expr(f"INTERVAL {int(MAX_FUTURE_SKEW.total_seconds())} SECONDS")]
+    return F.coalesce(functools.reduce(Column.__and__, checks), F.lit(False))
+
+
+def check_canonical(records: DataFrame) -> DataFrame:
+    """Kafka records -> their key, value, position and timestamp_ms, the JVM's parse as `order`, and `fast`:
+    true when the record is exactly as the API writes it and passes every rule."""
     # The timestamp crosses into Python as epoch milliseconds: as a timestamp, a bogus
     # producer clock (year 3000) would overflow pandas and stop the job.
     timestamp_ms = F.unix_millis("timestamp").alias("timestamp_ms")
-    return records.select(*KAFKA_COLUMNS, timestamp_ms).mapInPandas(_validate_batches, PARSED_SCHEMA)
+    received = F.least(F.greatest("timestamp", F.lit(MIN_CREATED_AT)), F.current_timestamp())
+    text = F.col("value").cast("string")
+    # explode() of a one-item array is a barrier in the plan: the filters in
+    # parse_orders cannot be pushed under it, where Spark would parse the JSON
+    # again for each check.
+    parsed_once = F.explode(F.array(F.from_json(text, ORDER_SCHEMA))).alias("order")
+    return (records.select(*KAFKA_COLUMNS, "timestamp", parsed_once)
+            .select(*KAFKA_COLUMNS, timestamp_ms, "order",
+                    _canonical_and_valid(text, F.col("order"), received).alias("fast")))
+
+
+def parse_orders(records: DataFrame) -> DataFrame:
+    """Kafka records -> their key, value and position with the contract's columns, and `error` (null when valid).
+
+    Records exactly as the API writes them are parsed and checked in the JVM;
+    any other record (hand-written JSON, another field order, a rule broken)
+    goes through the contract itself in Python, which accepts what it accepts
+    and gives the reason for what it refuses. Both ways give the same values.
+    """
+    checked = check_canonical(records)
+    fast = checked.where("fast").select(*KAFKA_COLUMNS, "order.*", F.lit(None).cast("string").alias("error"))
+    slow = checked.where(~F.col("fast")).select(*KAFKA_COLUMNS, "timestamp_ms").mapInPandas(
+        _validate_batches, PARSED_SCHEMA)
+    return fast.unionByName(slow)
 
 
 def deduplicate(parsed: DataFrame, delay: str) -> DataFrame:

@@ -77,6 +77,72 @@ def test_valid_records_parse_to_the_contract_values(spark):
         assert {name: row[name] for name in transforms.ORDER_COLUMNS} == expected
 
 
+def test_every_record_the_api_writes_is_checked_in_the_jvm(spark):
+    orders = generated_orders(300) + [o.model_copy(update={"payment_method": None, "created_at": NOW - timedelta(
+        seconds=1)}) for o in generated_orders(5, seed=8)]
+    checked = transforms.check_canonical(records(spark, [o.record()[1] for o in orders]))
+    assert checked.where(~F.col("fast")).select("value").collect() == []
+
+
+def contract_only(records: DataFrame) -> DataFrame:
+    """What parse_orders gives when every record goes through the contract in Python."""
+    return (transforms.check_canonical(records).select(*transforms.KAFKA_COLUMNS, "timestamp_ms")
+            .mapInPandas(transforms._validate_batches, transforms.PARSED_SCHEMA))
+
+
+def edited(record: str, field: str, value: str) -> str:
+    """The canonical record with one field's JSON value replaced (value None: the field removed)."""
+    body = json.loads(record)
+    start = record.index(f'"{field}":') + len(f'"{field}":')
+    end = start + len(json.dumps(body[field], separators=(",", ":")))
+    return record[:start] + value + record[end:]
+
+
+EDITS = {
+    "order_id": ['"3F2504E0-4F89-41D3-9A0C-0305E82C3301"', '"3f2504e04f8941d39a0c0305e82c3301"', '"not-a-uuid"', "7"],
+    "customer_id": ["0", "1", "2147483647", "2147483648", "-1", '"5"', "5.0", "99999999999999999999", "null"],
+    "source": ['"dine in"', '"Takeaway"', '"Home Delivery"', '""'],
+    "product_id": ['"a b"', '"' + "x" * 64 + '"', '"' + "x" * 65 + '"', '"\\u0061"', '"caf\u00e9"', '""'],
+    "quantity": ["0", "1", "10000", "10001", "1.0", "2e0", '"2"'],
+    "unit_price": ['"0.00"', '"0.01"', '"99999999.99"', '"999999999.99"', '"1.999"', '"-1.00"', "1.5", '"1.5"', '"1e2"'],
+    "currency": ['"usd"', '"EUR"', '"ZZZ"', '"XXX"', '"US"'],
+    "payment_method": ["null", '"VISA"', '"other"', '"bitcoin"'],
+    "created_at": ['"1969-12-31T23:59:59Z"', '"1970-01-01T00:00:00Z"', '"2026-11-23T10:04:00Z"', '"2026-11-23T10:06:00Z"',
+                   '"2026-02-30T00:00:00Z"', '"2026-11-23T10:00:00.1234567Z"', '"2026-11-23T10:00:00+00:00"',
+                   '"2026-11-23 10:00:00Z"', '"2026-11-23T09:00:00.5Z"', '"2026-11-23T25:00:00Z"'],
+    "total": ['"0.00"', '"0.01"', "null", '"99999999999999.99"'],
+}
+
+
+def test_parse_orders_and_the_contract_alone_agree_on_every_edited_record(spark):
+    base = generated_orders(1)[0].model_copy(update={"quantity": 3, "unit_price": Decimal("2.50"), "total": None})
+    canonical = Order.model_validate(base.model_dump()).record()[1].decode()
+    variants = [edited(canonical, field, value) for field, values in EDITS.items() for value in values]
+    body = json.loads(canonical)
+    for quantity in ("10000", "10001"):  # with a matching total, so only the quantity's own limit can refuse it
+        total = f'"{Decimal(body["unit_price"]) * int(quantity)}"'
+        variants.append(edited(edited(canonical, "quantity", quantity), "total", total))
+    for price in ("0.00", "99999999.99", "-1.00"):
+        total = f'"{Decimal(price) * body["quantity"]}"'
+        variants.append(edited(edited(canonical, "unit_price", f'"{price}"'), "total", total))
+    variants += [
+        canonical.replace('":', '": '),  # spaces
+        json.dumps(dict(reversed(body.items())), separators=(",", ":")),  # another field order
+        canonical[:-1] + ',"coupon":"FREE"}', canonical + " ", canonical[:-1], "{}",  # extra field, trailing, cut
+        edited(canonical, "total", '"7.49"'), edited(canonical, "total", '"7.50"'),
+    ]
+    values = [v.encode() for v in variants]
+    expected = sorted(rows(contract_only(records(spark, values))), key=lambda row: row["offset"])
+    parsed = sorted(rows(transforms.parse_orders(records(spark, values))), key=lambda row: row["offset"])
+    assert parsed == expected
+    assert sum(row["error"] is None for row in parsed) >= 15  # valid edits take both ways too, not only refusals
+
+
+def test_the_jvm_checks_mirror_every_validator_of_the_contract():
+    decorators = Order.__pydantic_decorators__
+    assert set(decorators.field_validators) | set(decorators.model_validators) == transforms.MIRRORED_VALIDATORS
+
+
 POISON = {
     b"\x00\xff\xfe binary": "body: invalid JSON",
     b'{"customer_id": 7, "source": "Dine In", "quan': "body: invalid JSON",
