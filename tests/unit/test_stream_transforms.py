@@ -86,7 +86,8 @@ def test_every_record_the_api_writes_is_checked_in_the_jvm(spark):
 
 def contract_only(records: DataFrame) -> DataFrame:
     """What parse_orders gives when every record goes through the contract in Python."""
-    return (transforms.check_canonical(records).select(*transforms.KAFKA_COLUMNS, "timestamp_ms")
+    return (transforms.check_canonical(records).select(*transforms.KAFKA_COLUMNS, "timestamp_ms", "order.*",
+                                                       F.lit(False).alias("fast"))
             .mapInPandas(transforms._validate_batches, transforms.PARSED_SCHEMA))
 
 
