@@ -1,0 +1,94 @@
+"""Peak resident memory of every service while the benchmark runs.
+
+Usage (what `python -m bench` does around its phases):
+
+    sampler = MemorySampler(settings)
+    sampler.start()
+    ...                      # the phases
+    peaks = sampler.stop()   # {"api": {"what": ..., "peak_mb": ...}, "spark": ..., ...}
+
+A thread reads VmRSS from /proc every 0.5 s for each service's process (from
+its pid file, re-read every time: the drain restarts the Spark job) and all
+its descendants, and keeps each service's highest sum. The Spark job is also
+split into its driver JVM (the pid file's process) and its Python processes
+(the driver's Python and the pyspark workers). Pages shared by forked
+processes count once per process, so a sum can exceed what the machine lost.
+"""
+import threading
+from pathlib import Path
+
+from pipeline.settings import Settings
+from pipeline.stack import processes
+from pipeline.stack.services import services
+
+INTERVAL_S = 0.5
+MB = 1_000_000
+DESCRIPTIONS = {
+    "kafka": "Kafka broker", "cassandra": "Cassandra", "mysql": "MariaDB", "superset": "Superset",
+    "api": "ingest API", "spark": "Spark job (driver JVM + Python)",
+    "spark_jvm": "Spark driver JVM", "spark_python": "Spark Python (driver + workers)",
+}
+
+
+def resident_bytes(pid: int) -> int:
+    """VmRSS of pid; 0 when it has exited meanwhile (or is a zombie, which has none)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # reported in kB
+    return 0
+
+
+def descendants(pid: int) -> list[int]:
+    found, parents = [], [pid]
+    while parents:
+        children = [child for parent in parents for child in processes.children(parent)]
+        found += children
+        parents = children
+    return found
+
+
+def tree_bytes(pid: int) -> tuple[int, int]:
+    """Resident bytes of pid itself and of all its descendants together."""
+    return resident_bytes(pid), sum(map(resident_bytes, descendants(pid)))
+
+
+class MemorySampler:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.peaks: dict[str, int] = {}
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="memory-sampler", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def run(self) -> None:
+        while True:
+            self.sample()
+            if self.stopped.wait(INTERVAL_S):
+                return
+
+    def sample(self) -> None:
+        for service in services(self.settings):
+            pid = processes.running_pid(service.pid_file(self.settings))
+            if pid is None:
+                continue
+            itself, below = tree_bytes(pid)
+            self.keep(service.name, itself + below)
+            if service.name == "spark":
+                self.keep("spark_jvm", itself)
+                self.keep("spark_python", below)
+
+    def keep(self, name: str, resident: int) -> None:
+        self.peaks[name] = max(resident, self.peaks.get(name, 0))
+
+    def stop(self) -> dict[str, dict]:
+        """Stop sampling; each service's peak in MB (10^6 bytes), in DESCRIPTIONS' order."""
+        self.stopped.set()
+        self.thread.join()
+        return {name: {"what": what, "peak_mb": round(self.peaks[name] / MB, 1)}
+                for name, what in DESCRIPTIONS.items() if name in self.peaks}

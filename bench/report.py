@@ -1,0 +1,170 @@
+"""What the benchmark prints and writes: progress lines, the table judged against the targets, the JSON file."""
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pipeline.simulate import percentile
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The targets of the benchmark issue, for a 2-core machine; the table's `met` column judges these."""
+
+    single_orders_per_s: int = 2_000
+    single_open_loop_p99_ms: int = 50
+    batch_orders_per_s: int = 20_000
+    batch_of_ceiling: float = 0.5
+    freshness_cassandra_p95_s: int = 3
+    freshness_mysql_p95_s: int = 5
+    drain_orders_per_s: int = 10_000
+    drain_of_ceiling: float = 0.6
+    spark_driver_peak_mb: int = 2_000  # the driver JVM; its Python processes are shown beside it
+    api_peak_mb: int = 300
+
+
+TARGETS = Targets()
+COLUMNS = ("measure", "result", "ceiling", "ratio", "target", "met")
+_STARTED = time.monotonic()
+
+
+def say(message: str) -> None:
+    """One progress line, stamped with the seconds since the benchmark started."""
+    print(f"{time.monotonic() - _STARTED:7.1f}s  {message}", flush=True)
+
+
+class Every:
+    """Calling it answers True once every `seconds`: progress lines from inside loops."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.last = seconds, time.monotonic()
+
+    def __call__(self) -> bool:
+        if time.monotonic() - self.last < self.seconds:
+            return False
+        self.last = time.monotonic()
+        return True
+
+
+def distribution(values: list[float]) -> dict[str, float]:
+    """Nearest-rank p50, p95, p99 and the maximum of values (all 0 when empty)."""
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99),
+            "max": max(values, default=0.0)}
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    result: str
+    ceiling: str = ""
+    ratio: str = ""
+    target: str = ""
+    met: bool | None = None  # None: no target for this measure
+
+
+def rate(orders_per_s: float) -> str:
+    return f"{orders_per_s:,.0f} orders/s"
+
+
+def latency(ms: dict[str, float]) -> str:
+    return f"p50 {ms['p50']:.1f} / p95 {ms['p95']:.1f} / p99 {ms['p99']:.1f} ms"
+
+
+def not_accepted(step: dict) -> str:
+    missing = step["orders"] - step["accepted"]
+    return f"; {missing:,} NOT ACCEPTED {step['errors']}" if missing else ""
+
+
+def ingest_rows(ingest: dict) -> list[Row]:
+    steps, ceiling, target = ingest["steps"], ingest["ceiling"], TARGETS
+    single, single_open = steps["single_closed_loop"], steps["single_open_loop"]
+    batch, batch_open = steps["batch_closed_loop"], steps["batch_open_loop"]
+    direct = f"{rate(ceiling['orders_per_s'])} direct to Kafka"
+
+    def measured(step: dict) -> str:
+        return f"{rate(step['orders_per_s'])}; {latency(step['latency_ms'])}{not_accepted(step)}"
+
+    return [
+        Row(f"ingest single, closed loop, {single['connections']} connections", measured(single),
+            direct, f"{ingest['single_of_ceiling']:.2f}", f">= {target.single_orders_per_s:,} orders/s",
+            single["orders_per_s"] >= target.single_orders_per_s),
+        Row(f"ingest single, open loop at {single_open['rate']:,.0f}/s", measured(single_open),
+            target=f"p99 < {target.single_open_loop_p99_ms} ms",
+            met=single_open["latency_ms"]["p99"] < target.single_open_loop_p99_ms),
+        Row(f"ingest batch of {batch['per_request']}, closed loop, {batch['connections']} in flight", measured(batch),
+            direct, f"{ingest['batch_of_ceiling']:.2f}",
+            f">= {target.batch_orders_per_s:,} orders/s, ratio >= {target.batch_of_ceiling:.2f}",
+            batch["orders_per_s"] >= target.batch_orders_per_s
+            and ingest["batch_of_ceiling"] >= target.batch_of_ceiling),
+        Row(f"ingest batch of {batch_open['per_request']}, open loop at {batch_open['rate']:,.0f}/s",
+            measured(batch_open)),
+    ]
+
+
+def delays(seconds: dict[str, float]) -> str:
+    return f"p50 {seconds['p50']:.2f} / p95 {seconds['p95']:.2f} / max {seconds['max']:.2f} s"
+
+
+def freshness_rows(freshness: dict) -> list[Row]:
+    cassandra, mysql, target = freshness["cassandra"], freshness["mysql"], TARGETS
+    at = f"at {freshness['rate']:,.0f} orders/s"
+    return [
+        Row(f"freshness 202 -> Cassandra row, {at} ({cassandra['orders']:,} sampled)", delays(cassandra["delay_s"]),
+            target=f"p95 < {target.freshness_cassandra_p95_s} s",
+            met=cassandra["delay_s"]["p95"] < target.freshness_cassandra_p95_s),
+        Row(f"freshness 202 -> MySQL window, {at} ({mysql['orders']:,} orders)", delays(mysql["delay_s"]),
+            target=f"p95 < {target.freshness_mysql_p95_s} s",
+            met=mysql["delay_s"]["p95"] < target.freshness_mysql_p95_s),
+    ]
+
+
+def drain_rows(drain: dict) -> list[Row]:
+    ceiling, target = drain["ceiling"], TARGETS
+    return [Row(
+        f"drain {drain['orders']:,} preloaded orders into both stores",
+        f"{rate(drain['orders_per_s'])} ({drain['seconds']:.1f} s from job start; "
+        f"{rate(drain['orders_per_s_after_answering'])} after it answered)",
+        f"{rate(ceiling['orders_per_s'])} cassandra-driver inserts", f"{drain['of_ceiling']:.2f}",
+        f">= {target.drain_orders_per_s:,} orders/s, ratio >= {target.drain_of_ceiling:.2f}",
+        drain["orders_per_s"] >= target.drain_orders_per_s and drain["of_ceiling"] >= target.drain_of_ceiling,
+    )]
+
+
+def memory_rows(memory: dict[str, dict]) -> list[Row]:
+    limits = {"api": TARGETS.api_peak_mb, "spark_jvm": TARGETS.spark_driver_peak_mb}
+    rows = []
+    for name, peak in memory.items():
+        limit = limits.get(name)
+        rows.append(Row(f"peak resident memory: {peak['what']}", f"{peak['peak_mb']:,.0f} MB",
+                        target=f"< {limit:,} MB" if limit else "",
+                        met=peak["peak_mb"] < limit if limit else None))
+    return rows
+
+
+def rows(results: dict) -> list[Row]:
+    """The table's rows for the phases that ran."""
+    phases = results["phases"]
+    makers = {"ingest": ingest_rows, "freshness": freshness_rows, "drain": drain_rows}
+    found = [row for name, make in makers.items() if name in phases for row in make(phases[name])]
+    return found + memory_rows(results["memory"])
+
+
+def render(table: list[Row]) -> str:
+    """A Markdown table, padded to line up in a terminal."""
+    cells = [COLUMNS] + [(r.measure, r.result, r.ceiling, r.ratio, r.target,
+                          "" if r.met is None else "yes" if r.met else "NO") for r in table]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    lines = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
+    return "\n".join(lines)
+
+
+def write(results: dict, folder: Path) -> Path:
+    """The results as `<run id>.json` in folder, and a copy as latest.json; the first's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = [asdict(row) for row in rows(results)]
+    text = json.dumps({**results, "table": table, "targets": asdict(TARGETS)}, indent=2)
+    path = folder / f"{results['run_id']}.json"
+    path.write_text(text)
+    (folder / "latest.json").write_text(text)
+    return path

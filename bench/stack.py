@@ -1,0 +1,142 @@
+"""The running stack as the benchmark uses it: clients, the launcher, and waiting for the Spark job.
+
+Every address and password comes from pipeline.settings (`.env`).
+"""
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import pymysql
+from cassandra.cluster import Cluster, Session
+from confluent_kafka import Producer
+
+from bench import HarnessError, orders
+from bench.report import Every, say
+from ingest_api.producer import producer_config
+from pipeline.settings import REPO_ROOT, Settings
+from pipeline.stack import processes
+from pipeline.stack.services import Service, services
+
+CATCH_UP_TIMEOUT = 900.0
+LAST_BATCH = "SELECT batch_id, input_rows, duration_ms FROM stream_progress ORDER BY recorded_at DESC LIMIT 1"
+PRODUCT_ORDERS = "SELECT COALESCE(SUM(orders), 0) FROM product_sales_by_minute WHERE product_id = %s"
+
+
+def not_running(settings: Settings) -> list[str]:
+    """Each service that has no running process or does not answer its probe, with why."""
+    problems = []
+    for service in services(settings):
+        if processes.running_pid(service.pid_file(settings)) is None:
+            problems.append(f"{service.name} (not running)")
+            continue
+        try:
+            service.probe(settings)
+        except Exception as error:  # any client error means "not answering"
+            problems.append(f"{service.name} (not answering: {error})")
+    return problems
+
+
+def spark_job(settings: Settings) -> Service:
+    return next(service for service in services(settings) if service.name == "spark")
+
+
+def job_running(settings: Settings) -> bool:
+    return processes.running_pid(spark_job(settings).pid_file(settings)) is not None
+
+
+def require_job(settings: Settings, waiting_for: str) -> None:
+    """HarnessError unless the Spark job runs: waiting for it would only time out."""
+    if not job_running(settings):
+        raise HarnessError(f"the Spark job stopped while waiting for {waiting_for}; "
+                           f"read {spark_job(settings).log_file(settings)}")
+
+
+def launcher(*args: str) -> None:
+    """`python -m pipeline.stack ARGS`, as `make` runs it; HarnessError with its output if it fails."""
+    done = subprocess.run([sys.executable, "-m", "pipeline.stack", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=600)
+    if done.returncode:
+        raise HarnessError(f"`python -m pipeline.stack {' '.join(args)}` failed:\n{done.stdout}{done.stderr}")
+
+
+def mysql(settings: Settings) -> pymysql.Connection:
+    """The pipeline's MySQL account, autocommit: every query sees the newest committed batch."""
+    return pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
+                           password=settings.mysql_password.get_secret_value(), database=settings.mysql_database,
+                           autocommit=True)
+
+
+def product_orders(connection: pymysql.Connection, product_id: str) -> int:
+    """Orders of product_id the stream has committed to MySQL."""
+    with connection.cursor() as cursor:
+        cursor.execute(PRODUCT_ORDERS, (product_id,))
+        return int(cursor.fetchone()[0])
+
+
+@contextmanager
+def cassandra(settings: Settings) -> Iterator[Session]:
+    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
+    try:
+        yield cluster.connect(settings.cassandra_keyspace)
+    finally:
+        cluster.shutdown()
+
+
+def kafka_producer(settings: Settings, **overrides: object) -> Producer:
+    """A producer with the ingest API's own librdkafka settings (overrides only where the benchmark needs)."""
+    return Producer({**producer_config(settings), **overrides})
+
+
+def produce_all(producer: Producer, topic: str, records: list[tuple[bytes, bytes]],
+                progress: Callable[[int], None] | None = None) -> int:
+    """Produce every (key, value) record and wait for all acknowledgements; how many failed."""
+    failed = 0
+
+    def delivered(error, _message) -> None:
+        nonlocal failed
+        failed += error is not None
+
+    for produced, (key, value) in enumerate(records):
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=delivered)
+                break
+            except BufferError:  # librdkafka's queue is full: serve acknowledgements until there is room
+                producer.poll(0.01)
+        if progress:
+            progress(produced)
+    producer.flush()
+    return failed
+
+
+def wait_until_job_caught_up(settings: Settings, product_id: str) -> float:
+    """Block until the Spark job has committed everything now in the orders topic; the seconds it took.
+
+    One marker order goes to each partition; a micro-batch reads every
+    partition as a contiguous range of offsets, so once MySQL counts all the
+    markers, everything produced before them is committed too.
+    """
+    producer, topic = kafka_producer(settings), settings.orders_topic
+    partitions = sorted(producer.list_topics(topic, timeout=10).topics[topic].partitions)
+    for partition, (key, value) in zip(partitions, orders.records(orders.bodies(product_id, len(partitions)))):
+        producer.produce(topic, value=value, key=key, partition=partition)
+    if producer.flush(30):
+        raise HarnessError(f"Kafka did not acknowledge the catch-up markers ({product_id}) within 30 s")
+    started, tick = time.monotonic(), Every(5)
+    with mysql(settings) as connection:
+        while product_orders(connection, product_id) < len(partitions):
+            require_job(settings, "it to catch up")
+            waited = time.monotonic() - started
+            if waited > CATCH_UP_TIMEOUT:
+                raise HarnessError(f"the Spark job did not catch up with `{topic}` within "
+                                   f"{CATCH_UP_TIMEOUT:.0f} s; read {spark_job(settings).log_file(settings)}")
+            if tick():
+                with connection.cursor() as cursor:
+                    cursor.execute(LAST_BATCH)
+                    batch = cursor.fetchone()
+                last = f"last batch {batch[0]}: {batch[1]} records in {batch[2] / 1000:.1f} s" if batch else "no batch"
+                say(f"  waiting for the Spark job to catch up: {waited:.0f} s ({last})")
+            time.sleep(0.2)
+    return time.monotonic() - started
