@@ -10,9 +10,12 @@ POST /orders/batch, 10 orders a request on a fixed schedule, and notes when
 each order's 202 arrived (wall clock, time.time()). Meanwhile two threads poll
 every 100 ms:
 
-(a) Cassandra: one order in 5 is looked up in `orders` by order_id (a prepared
+(a) Cassandra: one order in 50 is looked up in `orders` by order_id (a prepared
     `SELECT order_id FROM orders WHERE order_id IN ?`, 100 ids a query) until
-    found; its delay runs from its 202 to the answer that found it.
+    found; its delay runs from its 202 to the answer that found it. Few enough
+    that the lookups do not load Cassandra: at one in 5 they read ~8 000
+    partitions a second, eight times what the job writes, and the bench's own
+    load made the delays it measured.
 (b) MySQL: the SUM(orders) of this run's product in `product_sales_by_minute`.
     The k-th order by 202 time counts as visible at the first read that counts
     k or more. That assumes the stream commits orders in the order they
@@ -42,7 +45,7 @@ from pipeline.settings import Settings
 RATE = 500  # orders/s
 PER_REQUEST = 10
 SECONDS = 60  # of sending, at scale 1
-SAMPLE_EVERY = 5  # one order in this many is looked up in Cassandra
+SAMPLE_EVERY = 50  # one order in this many is looked up in Cassandra
 POLL_S = 0.1
 IDS_PER_QUERY = 100
 TIMEOUT_S = 120.0  # after the last request

@@ -75,22 +75,26 @@ class BatchWriter:
     def write(self, batch: DataFrame, orders: DataFrame, batch_id: int, began: float) -> None:
         newest_before = self.newest_event_time and self.newest_event_time.replace(tzinfo=timezone.utc)
         window = self.settings.window_duration
+        # The summary runs first: it fills the cached batch every other job reads, and
+        # spares them all in a no-data batch (which Spark runs when the dedup watermark
+        # moves) and the dead-letter job in a batch without any.
+        summary = transforms.batch_summary(batch, newest_before, self.settings.watermark_delay).first()
+        if not summary.input_rows:
+            return
         # Independent Spark jobs over the cached batch: run together, they overlap their scheduling gaps.
-        with ThreadPoolExecutor(max_workers=6) as pool:
+        with ThreadPoolExecutor(max_workers=4) as pool:
             def run(action, *args):
                 return pool.submit(inheritable_thread_target(action), *args)
 
-            summary = run(lambda: transforms.batch_summary(batch, newest_before, self.settings.watermark_delay).first())
             writes = [run(self.write_cassandra, orders, "orders"),
-                      run(self.write_cassandra, transforms.by_time(orders), "orders_by_time"),
-                      run(self.write_dead_letters, transforms.dead_letters(batch))]
+                      run(self.write_cassandra, transforms.by_time(orders), "orders_by_time")]
+            if summary.dead_letters:
+                writes.append(run(self.write_dead_letters, transforms.dead_letters(batch)))
             sales = run(lambda: transforms.sales_by_minute(orders, window).collect())
             product_sales = run(lambda: transforms.product_sales_by_minute(orders, window).collect())
-            summary, sales, product_sales = summary.result(), sales.result(), product_sales.result()
+            sales, product_sales = sales.result(), product_sales.result()
             for write in writes:
                 write.result()
-        if not summary.input_rows:  # a no-data batch, which Spark runs when the dedup watermark moves
-            return
         seconds = time.monotonic() - began
         progress = (self.query_name, batch_id, summary.input_rows, summary.dead_letters,
                     summary.input_rows / seconds, int(seconds * 1000), summary.max_event_time,
