@@ -41,6 +41,7 @@ from bench import HarnessError, orders, stack
 from bench.orders import Run
 from bench.report import Every, distribution, say
 from pipeline.settings import Settings
+from pipeline.simulate import api_session
 
 RATE = 500  # orders/s
 PER_REQUEST = 10
@@ -143,7 +144,6 @@ async def send(settings: Settings, bodies: list[dict], cassandra: CassandraWatch
                errors: Counter) -> None:
     """POST bodies in requests of PER_REQUEST at RATE orders/s; note each accepted order's 202 time."""
     sampled = {body["order_id"] for body in bodies[::SAMPLE_EVERY]}
-    keys = settings.api_key_list
 
     async def post(body: bytes, size: int) -> None:
         try:
@@ -164,11 +164,7 @@ async def send(settings: Settings, bodies: list[dict], cassandra: CassandraWatch
             if result["order_id"] in sampled:
                 cassandra.accepted.put((UUID(result["order_id"]), acked_at))
 
-    async with aiohttp.ClientSession(
-        base_url=settings.api_url, connector=aiohttp.TCPConnector(limit=64),
-        headers={"Content-Type": "application/json", **({"X-API-Key": keys[0]} if keys else {})},
-        timeout=aiohttp.ClientTimeout(total=30),
-    ) as client:
+    async with api_session(settings, 64) as client:
         in_flight, tick = [], Every(5)
         started = time.perf_counter()
         for n, (body, size) in enumerate(orders.requests(bodies, PER_REQUEST)):

@@ -39,6 +39,7 @@ from bench import HarnessError, orders, stack
 from bench.orders import Run
 from bench.report import Every, distribution, say
 from pipeline.settings import Settings
+from pipeline.simulate import api_session
 
 
 @dataclass(frozen=True)
@@ -139,13 +140,8 @@ async def show_progress(step: Step, tally: Tally) -> None:
 
 
 async def send(settings: Settings, step: Step, payloads: list[tuple[bytes, int]]) -> Tally:
-    keys = settings.api_key_list
     tally = Tally(orders=sum(size for _, size in payloads))
-    async with aiohttp.ClientSession(
-        base_url=settings.api_url, connector=aiohttp.TCPConnector(limit=step.connections),
-        headers={"Content-Type": "application/json", **({"X-API-Key": keys[0]} if keys else {})},
-        timeout=aiohttp.ClientTimeout(total=30),
-    ) as client:
+    async with api_session(settings, step.connections) as client:
         progress = asyncio.create_task(show_progress(step, tally))
         started = time.perf_counter()
         await (open_loop if step.rate else closed_loop)(client, step, payloads, tally)

@@ -52,8 +52,6 @@ async def read_json(request: Request, settings: Settings) -> Any:
 
 def check_api_key(request: Request, settings: Settings) -> None:
     keys = settings.api_key_list
-    if not keys:
-        return
     given = request.headers.get("x-api-key")
     if given is None:
         raise ApiError(401, "X-API-Key", "header required")

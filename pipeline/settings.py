@@ -7,7 +7,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,8 @@ class Settings(ContractSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # Comma-separated; an empty value turns the key check off.
-    api_keys: SecretStr = SecretStr("")
+    # Required and never empty: the API always asks for a key (comma-separated, any one of them).
+    api_keys: SecretStr
     max_body_bytes: int = 1_048_576
     max_batch_orders: int = 1000
     # The API answers 503 when Kafka has not acknowledged within this time.
@@ -76,6 +77,7 @@ class Settings(ContractSettings):
     window_duration: str = "1 minute"
     watermark_delay: str = "2 minutes"
     customers_refresh_seconds: float = 60.0
+    stream_restart_seconds: float = 600.0
 
     superset_host: str = "127.0.0.1"
     superset_port: int = 8088
@@ -83,6 +85,13 @@ class Settings(ContractSettings):
     superset_admin_password: SecretStr
     superset_secret_key: SecretStr
     superset_threads: int = 8
+
+    @field_validator("api_keys")
+    @classmethod
+    def _at_least_one_key(cls, keys: SecretStr) -> SecretStr:
+        if not any(key.strip() for key in keys.get_secret_value().split(",")):
+            raise ValueError("at least one key is required (comma-separated)")
+        return keys
 
     @property
     def state_path(self) -> Path:

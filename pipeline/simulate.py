@@ -10,7 +10,7 @@ method, a few unknown customers and late events, and --invalid-share of
 deliberately broken orders. Requests go out open loop at --rate orders/s
 with at most --concurrency in flight. After a 503 (or a refused connection,
 or no answer in 30 s) the same body, with the same order_ids, is sent again
-after Retry-After. The exit code is 1 when a valid order was not accepted, an
+after Retry-After (1 s after no answer). The exit code is 1 when a valid order was not accepted, an
 invalid one was, or a request got an unexpected status.
 """
 import argparse
@@ -35,7 +35,7 @@ from uuid import UUID
 import aiohttp
 
 from pipeline.contract import MAX_QUANTITY, Order, PaymentMethod, Source
-from pipeline.settings import get_settings
+from pipeline.settings import Settings, get_settings
 
 # (product_id, unit price); earlier entries are more popular.
 PRODUCTS = [
@@ -52,6 +52,8 @@ PRODUCTS = [
 ]
 QUANTITIES, QUANTITY_WEIGHTS = [1, 2, 3, 4, 5, 8, 12, 40], [50, 24, 11, 6, 4, 2, 2, 1]
 CURRENCIES, CURRENCY_WEIGHTS = ["USD", "EUR", "GBP", "CAD"], [90, 6, 3, 1]
+
+CLIENT_TIMEOUT_S = 30  # a request without an answer by then is retried like a 503
 
 # One way each to break an order; the API must refuse every one of them.
 BREAKERS = [
@@ -252,12 +254,20 @@ async def stopped(stop: asyncio.Event, delay: float) -> bool:
     return stop.is_set()
 
 
+def api_session(settings: Settings, concurrency: int, api_url: str | None = None) -> aiohttp.ClientSession:
+    """A client of the ingest API: JSON bodies, the first API key, at most `concurrency` requests at once."""
+    return aiohttp.ClientSession(
+        base_url=api_url or settings.api_url, connector=aiohttp.TCPConnector(limit=concurrency),
+        headers={"Content-Type": "application/json", "X-API-Key": settings.api_key_list[0]},
+        timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S),
+    )
+
+
 async def run(rate: float, duration: float, mode: str = "batch", batch_size: int = 100, invalid_share: float = 0.02,
               customers: int = 1000, seed: int | None = None, concurrency: int = 32, max_retries: int = 30,
               accepted_out: Path | None = None, progress: bool = True, api_url: str | None = None) -> Tally:
     """Send orders at rate/s for duration s (0: until Ctrl-C) and return the tally."""
     settings = get_settings()
-    keys = settings.api_key_list
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed  # printed, so a run can be repeated
     batch = mode == "batch"
     per_request = batch_size if batch else 1
@@ -276,11 +286,7 @@ async def run(rate: float, duration: float, mode: str = "batch", batch_size: int
     loop.add_signal_handler(signal.SIGINT, interrupt)
     try:
         with open(accepted_out, "w") if accepted_out else contextlib.nullcontext() as out:
-            async with aiohttp.ClientSession(
-                base_url=api_url or settings.api_url, connector=aiohttp.TCPConnector(limit=concurrency),
-                headers={"Content-Type": "application/json", **({"X-API-Key": keys[0]} if keys else {})},
-                timeout=aiohttp.ClientTimeout(total=30),
-            ) as client:
+            async with api_session(settings, concurrency, api_url) as client:
                 started = time.monotonic()
                 reporter = asyncio.create_task(show_progress(tally, started)) if progress else None
                 for n in itertools.count():

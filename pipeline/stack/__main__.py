@@ -195,8 +195,7 @@ def logs(chosen: list[Service], settings: Settings, follow: bool) -> None:
 
 def urls(_chosen: list[Service], settings: Settings) -> None:
     spark_log = next(s for s in services(settings) if s.name == "spark").log_file(settings)
-    keys = settings.api_key_list
-    print(f"ingest API  {settings.api_url}  (docs {settings.api_url}/docs)  X-API-Key: {keys[0] if keys else '(none)'}")
+    print(f"ingest API  {settings.api_url}  (docs {settings.api_url}/docs)  X-API-Key: {settings.api_key_list[0]}")
     print(f"Kafka       {settings.kafka_bootstrap}  topics {settings.orders_topic}, {settings.dlq_topic}")
     print(f"Cassandra   {settings.cassandra_host}:{settings.cassandra_port}  keyspace {settings.cassandra_keyspace}")
     print(f"MySQL       {settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}  "

@@ -1,5 +1,8 @@
 """Integration tests run against the real local stack that `make test` starts."""
+from datetime import timedelta
+
 import httpx
+import pandas as pd
 import pymysql
 import pytest
 from cassandra.cluster import Cluster
@@ -24,9 +27,8 @@ def running_stack(settings: Settings) -> None:
 
 @pytest.fixture
 def api(settings: Settings):
-    """An HTTP client for the running ingest API, with a valid key when keys are configured."""
-    keys = settings.api_key_list
-    with httpx.Client(base_url=settings.api_url, headers={"X-API-Key": keys[0]} if keys else {}, timeout=10) as client:
+    """An HTTP client for the running ingest API, with a valid key."""
+    with httpx.Client(base_url=settings.api_url, headers={"X-API-Key": settings.api_key_list[0]}, timeout=10) as client:
         yield client
 
 
@@ -45,3 +47,8 @@ def mysql(settings: Settings):
                                  database=settings.mysql_database, autocommit=True)
     yield connection
     connection.close()
+
+
+@pytest.fixture(scope="module")
+def window(settings: Settings) -> timedelta:
+    return pd.Timedelta(settings.window_duration).to_pytimedelta()
