@@ -41,7 +41,7 @@ apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-g
 # $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
 uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
-.PHONY: help demo setup mariadb chromium compose-cli up api submit stop-job down teardown clean status logs simulate bench test lock
+.PHONY: help demo setup mariadb chromium compose-cli up api submit stop-job down teardown clean status logs simulate bench chaos test lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -110,6 +110,9 @@ simulate: ## Load generator through the API: RATE orders/s for DURATION s (0 = u
 
 bench: $(STACK_NEEDS) ## Benchmarks on the local stack (SCALE=0.1: a tenth of the orders): prints a table, writes var/bench/*.json
 	@$(LAUNCHER) up && $(PY) -m bench $(if $(SCALE),--scale $(SCALE))
+
+chaos: $(STACK_NEEDS) ## Faults injected into the local stack, 50 000 orders each (CHAOS_SCALE=0.1: a tenth): nothing lost or doubled
+	@$(LAUNCHER) up && CHAOS_SCALE=$(or $(CHAOS_SCALE),1) $(PY) -m pytest -m chaos -rP tests/integration $(PYTEST_ARGS)
 
 compose-cli: ## The docker compose CLI plugin, built from the Go module proxy when absent (part of test)
 	@bash tests/install_compose_cli.sh $(COMPOSE_VERSION)

@@ -14,7 +14,11 @@ drops repeated order_ids, and per micro-batch: sends rejected records to
 `product_sales_by_minute`) in the transaction that records the batch id.
 Settings come from .env (pipeline/settings.py); the checkpoint lives in
 $STATE_DIR/checkpoints/orders_stream, so a restart resumes after the last batch.
+When the query fails (Kafka, Cassandra or MySQL unreachable), it is started
+again from the checkpoint, with a growing pause, until STREAM_RESTART_SECONDS
+pass without a batch getting through; then the job exits with the error.
 """
+import re
 import signal
 import threading
 import time
@@ -27,6 +31,9 @@ from spark_jobs import transforms
 from spark_jobs.sinks import BatchWriter
 
 QUERY_NAME = "orders_stream"
+# A line naming an exception, in a Python traceback ("pymysql.err.OperationalError: (2003, ...)")
+# or in the Java error py4j wraps (": java.io.IOException: Failed to open native connection ...").
+EXCEPTION_LINE = re.compile(r"^(?::\s*)?([A-Za-z_][\w.$]*(?:Error|Exception)\b.*)")
 
 
 def session(settings: Settings) -> SparkSession:
@@ -56,13 +63,20 @@ def transform(records: DataFrame, settings: Settings) -> DataFrame:
     return transforms.deduplicate(transforms.parse_orders(records), settings.watermark_delay)
 
 
-def run_until_terminated(query: StreamingQuery) -> None:
-    """Block until the query fails or SIGTERM arrives; then let the running batch finish and stop.
+def start(spark: SparkSession, settings: Settings) -> StreamingQuery:
+    return (transform(read_orders(spark, settings), settings).writeStream
+            .queryName(QUERY_NAME)
+            .foreachBatch(BatchWriter(spark, settings, QUERY_NAME))
+            .option("checkpointLocation", str(settings.checkpoint_path / QUERY_NAME))
+            .trigger(processingTime=settings.trigger_interval)
+            .start())
+
+
+def run_until_terminated(query: StreamingQuery, terminate: threading.Event) -> None:
+    """Block until the query fails or `terminate` is set; then let the running batch finish and stop.
 
     A batch that starts meanwhile is interrupted; the checkpoint replays it on restart.
     """
-    terminate = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: terminate.set())
     while query.isActive and not terminate.wait(1):
         pass
     running = (query.lastProgress or {}).get("batchId")
@@ -73,18 +87,48 @@ def run_until_terminated(query: StreamingQuery) -> None:
         raise query.exception()
 
 
+def failure_reason(error: Exception) -> str:
+    """One line saying what went wrong: the innermost exception named in the message (a failed
+    batch reaches here as Python and Java errors wrapped in each other), else its first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    named = [found.group(1) for found in map(EXCEPTION_LINE.match, lines) if found]
+    return (named[-1] if named else lines[0] if lines else type(error).__name__)[:300]
+
+
+def run_restarting(spark: SparkSession, settings: Settings, terminate: threading.Event) -> None:
+    """Run the query until `terminate`; after a failure start it again from the checkpoint.
+
+    The replayed batch is harmless (see spark_jobs/sinks.py). Gives up, raising
+    the last error, once STREAM_RESTART_SECONDS pass without a completed batch.
+    """
+    pause, failing_since, last_batch = 1.0, None, None
+    while not terminate.is_set():
+        query = None
+        try:
+            query = start(spark, settings)
+            print(f"{QUERY_NAME}: started, reading {settings.orders_topic} from {settings.kafka_bootstrap}", flush=True)
+            run_until_terminated(query, terminate)
+            return
+        except Exception as error:
+            batch = (query.lastProgress or {}).get("batchId") if query else None
+            if batch is not None and batch != last_batch:  # batches got through since the last failure
+                pause, failing_since, last_batch = 1.0, None, batch
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > settings.stream_restart_seconds:
+                raise
+            print(f"{QUERY_NAME}: failed: {failure_reason(error)}; starting again from the checkpoint in {pause:.0f} s "
+                  f"(giving up after {settings.stream_restart_seconds:.0f} s without a batch)", flush=True)
+            terminate.wait(pause)
+            pause = min(pause * 2, 30.0)
+
+
 def main() -> None:
     settings = get_settings()
     spark = session(settings)
-    query = (transform(read_orders(spark, settings), settings).writeStream
-             .queryName(QUERY_NAME)
-             .foreachBatch(BatchWriter(spark, settings, QUERY_NAME))
-             .option("checkpointLocation", str(settings.checkpoint_path / QUERY_NAME))
-             .trigger(processingTime=settings.trigger_interval)
-             .start())
-    print(f"{QUERY_NAME}: started, reading {settings.orders_topic} from {settings.kafka_bootstrap}", flush=True)
+    terminate = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: terminate.set())
     try:
-        run_until_terminated(query)
+        run_restarting(spark, settings, terminate)
     finally:
         spark.stop()
     print(f"{QUERY_NAME}: stopped", flush=True)

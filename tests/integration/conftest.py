@@ -3,13 +3,12 @@ from datetime import timedelta
 
 import httpx
 import pandas as pd
-import pymysql
 import pytest
-from cassandra.cluster import Cluster
 
 from pipeline.settings import Settings
 from pipeline.stack import processes
 from pipeline.stack.services import services
+from tests.integration.helpers import cassandra_session, pipeline_mysql
 
 
 def pytest_collection_modifyitems(items):
@@ -34,19 +33,14 @@ def api(settings: Settings):
 
 @pytest.fixture
 def cassandra(settings: Settings):
-    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
-    yield cluster.connect(settings.cassandra_keyspace)
-    cluster.shutdown()
+    with cassandra_session(settings) as session:
+        yield session
 
 
 @pytest.fixture
 def mysql(settings: Settings):
-    """The pipeline's MySQL account, autocommit: each query sees the newest committed batch."""
-    connection = pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
-                                 password=settings.mysql_password.get_secret_value(),
-                                 database=settings.mysql_database, autocommit=True)
-    yield connection
-    connection.close()
+    with pipeline_mysql(settings) as connection:
+        yield connection
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,14 @@
-"""What integration tests share: running the launcher, and reading back Kafka."""
+"""What integration tests share: running the launcher, connecting to the stores, and reading back Kafka."""
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 
+import pymysql
 from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.settings import REPO_ROOT, Settings
+from pipeline.stack.services import Service, cassandra_cluster, services
 
 
 def stack(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -14,6 +17,31 @@ def stack(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -
         [sys.executable, "-m", "pipeline.stack", *args], cwd=REPO_ROOT, capture_output=True, text=True,
         env={**os.environ, **(env or {})}, timeout=timeout,
     )
+
+
+@contextmanager
+def cassandra_session(settings: Settings):
+    cluster = cassandra_cluster(settings)
+    try:
+        yield cluster.connect(settings.cassandra_keyspace)
+    finally:
+        cluster.shutdown()
+
+
+@contextmanager
+def pipeline_mysql(settings: Settings):
+    """The pipeline's MySQL account, autocommit: each query sees the newest committed batch."""
+    connection = pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
+                                 password=settings.mysql_password.get_secret_value(),
+                                 database=settings.mysql_database, autocommit=True)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def service(settings: Settings, name: str) -> Service:
+    return next(s for s in services(settings) if s.name == name)
 
 
 class OrdersTopic:

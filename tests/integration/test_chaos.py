@@ -1,0 +1,195 @@
+"""Faults injected on the real local stack: nothing accepted is lost, nothing is counted twice.
+
+`make chaos` runs them at full size (CHAOS_SCALE=1: 50 000 orders a fault);
+`make test` runs them at the default CHAOS_SCALE=0.1 (the same faults on a
+tenth of the orders). Each test
+sends its own orders through the API as a retrying client would, injects one
+fault, restores the stack, and compares Cassandra and MySQL with what the API
+accepted (tests/integration/ground_truth.py).
+"""
+import json
+import os
+import random
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from pipeline.stack import processes
+from tests.integration.ground_truth import (Delivery, Run, assert_stored_exactly, cassandra_rows, product_rows,
+                                            sales_rows, wait_until_stored)
+from tests.integration.helpers import cassandra_session, pipeline_mysql, service, stack
+
+pytestmark = pytest.mark.chaos
+SCALE = float(os.environ.get("CHAOS_SCALE", "0.1"))
+STREAM_S = 60  # every test sends its orders over a minute, faults happen meanwhile
+OUTAGE_S = 20
+
+
+def orders(count: int) -> int:
+    return max(200, round(count * SCALE))
+
+
+def kill_9(settings, name: str) -> None:
+    """SIGKILL the service's whole process group, as a crash would, and wait until it is gone."""
+    pid = processes.running_pid(service(settings, name).pid_file(settings))
+    assert pid, f"{name} is not running"
+    os.killpg(pid, signal.SIGKILL)
+    while processes.alive(pid):
+        time.sleep(0.1)
+
+
+def start(*names: str) -> None:
+    started = stack("up", *names)
+    assert started.returncode == 0, started.stdout + started.stderr
+
+
+def outage(name: str) -> None:
+    """Stop the service for OUTAGE_S s, then start it again."""
+    stopped = stack("down", name)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    time.sleep(OUTAGE_S)
+    start(name)
+
+
+def job_running(settings) -> bool:
+    return processes.running_pid(service(settings, "spark").pid_file(settings)) is not None
+
+
+def counted(mysql, run: Run) -> int:
+    return sum(orders for orders, _units, _revenue in product_rows(mysql, run).values())
+
+
+def in_flight(delivery: Delivery, mysql, run: Run) -> int:
+    """Orders the API has accepted that MySQL does not count yet: what a fault now could lose or double."""
+    return delivery.tally.accepted - counted(mysql, run)
+
+
+def check(settings, cassandra, mysql, window, run: Run, before: dict, fault: str, flight: list[int]) -> None:
+    """Both stores hold exactly the accepted orders (waiting up to 10 minutes), and the job runs on."""
+    wait_until_stored(cassandra, mysql, run, window, timeout=600)
+    stored, count = len(cassandra_rows(cassandra, run.orders)), counted(mysql, run)
+    print(f"{fault}: {len(run.orders):,} orders accepted, {' / '.join(f'{n:,}' for n in flight)} in flight "
+          f"at the fault; Cassandra holds {stored:,}, MySQL counts {count:,}: "
+          f"{len(run.orders) - stored:,} lost, {count - len(run.orders):,} counted twice")
+    assert_stored_exactly(cassandra, mysql, run, before, window)
+    assert job_running(settings), "the Spark job stopped"
+
+
+def deliver(settings, mysql, count: int) -> tuple[Run, dict, Delivery]:
+    """A run of `count` orders over 30 minutes of event time, started in the background over STREAM_S."""
+    run = Run(orders(count), span=timedelta(minutes=30))
+    before = sales_rows(mysql, run)
+    delivery = Delivery(settings, run.orders, rate=len(run.orders) / STREAM_S)
+    delivery.start()
+    return run, before, delivery
+
+
+def test_kill_9_the_job_three_times_during_a_stream(settings, cassandra, mysql, window):
+    run, before, delivery = deliver(settings, mysql, 50_000)
+    began = time.monotonic()
+    flight = []
+    for quarter in (1, 2, 3):
+        time.sleep(max(0.0, began + STREAM_S * quarter / 4 - time.monotonic()))
+        flight.append(in_flight(delivery, mysql, run))
+        kill_9(settings, "spark")
+        start("spark")
+    delivery.finish()
+    check(settings, cassandra, mysql, window, run, before, "kill -9 the Spark job three times", flight)
+
+
+def test_kafka_stopped_for_20_s_means_quick_503s_then_everything_once(settings, cassandra, mysql, window):
+    run, before, delivery = deliver(settings, mysql, 50_000)
+    time.sleep(10)
+    flight = [in_flight(delivery, mysql, run)]
+    outage("kafka")
+    tally = delivery.finish()
+    assert tally.retries, "no request was refused while Kafka was down"
+    assert not tally.network_errors, "a request got no answer (the API hung or died)"
+    assert max(tally.latencies) < 10, "an answer took more than 10 s: the API should refuse quickly"
+    check(settings, cassandra, mysql, window, run, before, f"Kafka stopped for {OUTAGE_S} s", flight)
+
+
+@pytest.mark.parametrize("store", ["mysql", "cassandra"])
+def test_a_store_stopped_for_20_s_while_the_job_runs_loses_and_doubles_nothing(store, settings, mysql, window):
+    run, before, delivery = deliver(settings, mysql, 50_000)
+    time.sleep(10)
+    flight = [in_flight(delivery, mysql, run)]
+    outage(store)
+    delivery.finish()
+    # The test's own connections did not survive the restart: new ones.
+    with cassandra_session(settings) as cassandra, pipeline_mysql(settings) as reconnected:
+        check(settings, cassandra, reconnected, window, run, before, f"{store} stopped for {OUTAGE_S} s", flight)
+
+
+def test_kill_9_the_api_during_load_loses_no_acknowledged_order(settings, cassandra, mysql, window):
+    run, before, delivery = deliver(settings, mysql, 50_000)
+    time.sleep(STREAM_S / 3)
+    flight = [in_flight(delivery, mysql, run)]
+    kill_9(settings, "api")
+    start("api")
+    tally = delivery.finish()
+    assert tally.network_errors, "no request was cut off by the kill"
+    check(settings, cassandra, mysql, window, run, before, "kill -9 the API", flight)
+
+
+HOSTILE_FIELDS = [  # (field, JSON text of its value): a wrong type or a huge value
+    ("customer_id", '"seven"'), ("customer_id", "[1]"), ("customer_id", "null"), ("customer_id", "1e999"),
+    ("quantity", '"2"'), ("quantity", "true"), ("quantity", "9" * 400), ("quantity", "1e308"),
+    ("source", "7"), ("created_at", "12"), ("total", '"9.99"'), ("unit_price", '"-1.00"'),
+    ("product_id", '"' + "x" * 100_000 + '"'), ("product_id", '"x\'); DROP TABLE orders; --"'),
+    ("drop table", '"orders; --"'),  # a field the contract does not have
+]
+
+
+def poison(rng: random.Random, valid: bytes) -> bytes:
+    """One record the contract must refuse: random bytes, truncated JSON, or a field with a wrong type or huge value."""
+    kind = rng.randrange(3)
+    if kind == 0:
+        return rng.randbytes(rng.randrange(1, 512))
+    if kind == 1:
+        return valid[:rng.randrange(1, len(valid) - 1)]
+    body = json.loads(valid)
+    field, value = rng.choice(HOSTILE_FIELDS)
+    body[field] = "@@"
+    return json.dumps(body).replace('"@@"', value).encode()
+
+
+def test_a_thousand_poison_records_all_reach_the_dead_letter_topic_and_the_job_runs_on(settings, cassandra):
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    partitions = [TopicPartition(settings.dlq_topic, p) for p in consumer.partitions_for_topic(settings.dlq_topic)]
+    consumer.assign(partitions)
+    for partition, offset in consumer.end_offsets(partitions).items():
+        consumer.seek(partition, offset)
+    rng = random.Random()
+    valid = Run(20).orders
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", max_request_size=2**20)
+    poisoned = {}
+    for _ in range(1000):
+        value = poison(rng, rng.choice(valid).record()[1])
+        metadata = producer.send(settings.orders_topic, value=value).get(timeout=30)
+        poisoned[(metadata.partition, metadata.offset)] = value
+    for order in valid:  # after the poison: the job must still be running to store them
+        producer.send(settings.orders_topic, key=order.record()[0], value=order.record()[1]).get(timeout=30)
+    producer.close()
+
+    letters, deadline = {}, time.monotonic() + 300
+    while len(letters) < len(poisoned) and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=1000).values():
+            for record in batch:
+                headers = {key: value.decode() for key, value in record.headers}
+                position = (int(headers["dlq.source.partition"]), int(headers["dlq.source.offset"]))
+                if headers["dlq.source.topic"] == settings.orders_topic and position in poisoned:
+                    letters[position] = (record.value or b"", headers["dlq.reason"])
+    consumer.close()
+
+    print(f"1,000 poison records written to {settings.orders_topic}: {len(letters):,} of them in {settings.dlq_topic}")
+    assert len(letters) == len(poisoned) == 1000
+    assert all(value == poisoned[position] and ": " in reason for position, (value, reason) in letters.items())
+    deadline = time.monotonic() + 120
+    while len(cassandra_rows(cassandra, valid)) < len(valid) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert sorted(cassandra_rows(cassandra, valid)) == sorted(str(o.order_id) for o in valid)
+    assert job_running(settings)
