@@ -78,6 +78,7 @@ class Settings(ContractSettings):
     watermark_delay: str = "2 minutes"
     customers_refresh_seconds: float = 60.0
     stream_restart_seconds: float = 600.0
+    stream_batch_timeout_seconds: float = 900.0
 
     superset_host: str = "127.0.0.1"
     superset_port: int = 8088

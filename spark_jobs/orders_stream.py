@@ -18,6 +18,7 @@ When the query fails (Kafka, Cassandra or MySQL unreachable), it is started
 again from the checkpoint, with a growing pause, until STREAM_RESTART_SECONDS
 pass without a batch getting through; then the job exits with the error.
 """
+import os
 import re
 import signal
 import threading
@@ -63,10 +64,10 @@ def transform(records: DataFrame, settings: Settings) -> DataFrame:
     return transforms.deduplicate(transforms.parse_orders(records), settings.watermark_delay)
 
 
-def start(spark: SparkSession, settings: Settings) -> StreamingQuery:
+def start(spark: SparkSession, settings: Settings, writer: BatchWriter) -> StreamingQuery:
     return (transform(read_orders(spark, settings), settings).writeStream
             .queryName(QUERY_NAME)
-            .foreachBatch(BatchWriter(spark, settings, QUERY_NAME))
+            .foreachBatch(writer)
             .option("checkpointLocation", str(settings.checkpoint_path / QUERY_NAME))
             .trigger(processingTime=settings.trigger_interval)
             .start())
@@ -95,6 +96,22 @@ def failure_reason(error: Exception) -> str:
     return (named[-1] if named else lines[0] if lines else type(error).__name__)[:300]
 
 
+def watch(writers: list[BatchWriter], timeout: float, terminate: threading.Event) -> None:
+    """Exit the job when a batch of the newest writer has been running for `timeout` s: a call into
+    a store's client that never returns cannot be interrupted from here. The checkpoint replays the
+    batch at the next `make submit`."""
+    def check() -> None:
+        while not terminate.wait(5):
+            since = writers[-1].running_since if writers else None
+            if since is not None and time.monotonic() - since > timeout:
+                print(f"{QUERY_NAME}: a batch has been running for more than {timeout:.0f} s "
+                      "(STREAM_BATCH_TIMEOUT_SECONDS); exiting so that a restart resumes from the checkpoint",
+                      flush=True)
+                os._exit(1)
+
+    threading.Thread(target=check, name="batch watchdog", daemon=True).start()
+
+
 def run_restarting(spark: SparkSession, settings: Settings, terminate: threading.Event) -> None:
     """Run the query until `terminate`; after a failure start it again from the checkpoint.
 
@@ -102,10 +119,13 @@ def run_restarting(spark: SparkSession, settings: Settings, terminate: threading
     the last error, once STREAM_RESTART_SECONDS pass without a completed batch.
     """
     pause, failing_since, last_batch = 1.0, None, None
+    writers: list[BatchWriter] = []
+    watch(writers, settings.stream_batch_timeout_seconds, terminate)
     while not terminate.is_set():
         query = None
         try:
-            query = start(spark, settings)
+            writers[:] = [BatchWriter(spark, settings, QUERY_NAME)]
+            query = start(spark, settings, writers[-1])
             print(f"{QUERY_NAME}: started, reading {settings.orders_topic} from {settings.kafka_bootstrap}", flush=True)
             run_until_terminated(query, terminate)
             return

@@ -6,6 +6,7 @@ transaction comes last and records the batch id with the window increments, so
 after a crash the batch is either fully in MySQL and skipped on replay, or not
 there at all and applied once.
 """
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timezone
@@ -54,12 +55,19 @@ class BatchWriter:
         self.spark, self.settings, self.query_name = spark, settings, query_name
         self.customers: DataFrame | None = None
         self.customers_loaded_at = 0.0
+        self.running_since: float | None = None  # monotonic start of the batch being written
         with mysql_connection(settings) as connection, connection.cursor() as cursor:
             cursor.execute(NEWEST_EVENT_TIME, (query_name,))
             self.newest_event_time = cursor.fetchone()[0]
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        began = time.monotonic()
+        self.running_since = began = time.monotonic()
+        try:
+            self.write_once(batch, batch_id, began)
+        finally:
+            self.running_since = None
+
+    def write_once(self, batch: DataFrame, batch_id: int, began: float) -> None:
         if batch_id <= self.committed_batch():
             print(f"batch {batch_id}: already committed to MySQL, skipped (replay after a restart)", flush=True)
             return
@@ -81,6 +89,7 @@ class BatchWriter:
         summary = transforms.batch_summary(batch, newest_before, self.settings.watermark_delay).first()
         if not summary.input_rows:
             return
+        self.require_cassandra()
         # Independent Spark jobs over the cached batch: run together, they overlap their scheduling gaps.
         with ThreadPoolExecutor(max_workers=4) as pool:
             def run(action, *args):
@@ -133,6 +142,20 @@ class BatchWriter:
          .option("kafka.bootstrap.servers", self.settings.kafka_bootstrap)
          .option("topic", self.settings.dlq_topic)
          .save())
+
+    def require_cassandra(self) -> None:
+        """Fail the batch at once when Cassandra does not accept connections.
+
+        Otherwise the connector's write asks the driver to refresh the schema,
+        and that call can wait forever when the connection was just lost
+        (scylladb/java-driver#343): the job would hang instead of failing and
+        starting again from the checkpoint.
+        """
+        address = (self.settings.cassandra_host, self.settings.cassandra_port)
+        try:
+            socket.create_connection(address, timeout=5).close()
+        except OSError as error:
+            raise ConnectionError(f"cassandra: not reachable at {address[0]}:{address[1]} ({error})") from None
 
     def write_cassandra(self, rows: DataFrame, table: str) -> None:
         (rows.write.format("org.apache.spark.sql.cassandra").mode("append")

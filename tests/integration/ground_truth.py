@@ -70,14 +70,22 @@ class Delivery(threading.Thread):
             self.error = error
 
     async def send(self) -> None:
-        accepted = io.StringIO()
-        async with simulate.api_session(self.settings, concurrency=16) as client:
+        accepted, concurrency = io.StringIO(), 16
+        # At most `concurrency` batches between first send and final answer (retries included):
+        # when the API refuses, the schedule slips instead of requests queueing in the client.
+        in_flight = asyncio.Semaphore(concurrency)
+
+        async def post(client, items: list[Generated]) -> None:
+            async with in_flight:
+                await simulate.post(client, items, True, self.tally, 120, accepted)
+
+        async with simulate.api_session(self.settings, concurrency) as client:
             started, requests = time.monotonic(), []
             for first in range(0, len(self.orders), self.batch_size):
                 await asyncio.sleep(max(0.0, started + first / self.rate - time.monotonic()))
                 items = [Generated(order.model_dump(mode="json"), True)
                          for order in self.orders[first:first + self.batch_size]]
-                requests.append(asyncio.create_task(simulate.post(client, items, True, self.tally, 120, accepted)))
+                requests.append(asyncio.create_task(post(client, items)))
             await asyncio.gather(*requests)
         self.accepted = {json.loads(line)["order_id"] for line in accepted.getvalue().splitlines()}
 

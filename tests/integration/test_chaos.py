@@ -2,10 +2,9 @@
 
 `make chaos` runs them at full size (CHAOS_SCALE=1: 50 000 orders a fault);
 `make test` runs them at the default CHAOS_SCALE=0.1 (the same faults on a
-tenth of the orders). Each test
-sends its own orders through the API as a retrying client would, injects one
-fault, restores the stack, and compares Cassandra and MySQL with what the API
-accepted (tests/integration/ground_truth.py).
+tenth of the orders). Each test sends its own orders through the API as a
+retrying client would, injects one fault, restores the stack, and compares
+Cassandra and MySQL with what the API accepted (ground_truth.py).
 """
 import json
 import os
