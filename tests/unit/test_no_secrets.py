@@ -54,7 +54,7 @@ def test_no_tracked_file_holds_a_secret():
                              text=True).stdout.strip("\0").split("\0")
     assert len(tracked) > 50
     found = []
-    for path in tracked:
+    for path in set(tracked) - {"tests/unit/test_no_secrets.py"}:  # its examples are secrets on purpose
         try:
             text = (REPO_ROOT / path).read_text()
         except (UnicodeDecodeError, FileNotFoundError):
