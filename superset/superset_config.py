@@ -4,6 +4,7 @@ Everything comes from the environment the launcher passes from `.env`
 (superset/run.sh checks it is there); nothing here is a secret or an address.
 """
 import os
+import threading
 from pathlib import Path
 
 import pymysql
@@ -43,3 +44,23 @@ TIME_GRAIN_ADDON_EXPRESSIONS = {
 
 # No telemetry calls to the internet; a local product stays local.
 SCARF_ANALYTICS = False
+
+
+def FLASK_APP_MUTATOR(app):  # noqa: N802 (Superset's setting name)
+    """Serialize Superset's time-range parser across gunicorn threads.
+
+    Superset 6.0 evaluates every time range ("DATEADD(DATETIME("now"), -1,
+    hour) : now") with a shared pyparsing grammar and no lock; charts parsed
+    at the same moment intermittently fail with "Expected '(', found ')'"
+    (apache/superset#12489 added a lock that was later dropped). Parsing
+    takes microseconds, so one lock costs nothing.
+    """
+    from superset.utils import date_parser
+
+    evaluate, lock = date_parser.datetime_eval, threading.Lock()
+
+    def datetime_eval_serialized(datetime_expression=None):
+        with lock:
+            return evaluate(datetime_expression)
+
+    date_parser.datetime_eval = datetime_eval_serialized

@@ -7,8 +7,11 @@ with no reload: the dashboard's own 10 s refresh has to bring it.
 The last screenshot is saved in $STATE_DIR/test-artifacts/dashboard.png.
 """
 import json
+import os
+import subprocess
 import time
 from decimal import Decimal
+from pathlib import Path
 from uuid import uuid4
 
 import pymysql
@@ -19,6 +22,28 @@ from pipeline.contract import Order
 from pipeline.stack import dashboard
 
 CHROMIUM = "/usr/bin/chromium"
+SUPERSET_DIR = Path(__file__).parents[2] / "superset"
+# Run in Superset's virtualenv with this project's superset_config.py: eight
+# threads evaluate the dashboard's time range at once, each parse slowed so
+# any overlap shows; prints how many were inside the parser at most.
+PARSE_OVERLAP = """
+import threading, time
+from superset import config
+from superset.utils import date_parser
+config.FLASK_APP_MUTATOR(None)
+build_grammar, inside, most = date_parser.datetime_parser, [0], [0]
+def slow_build_grammar():
+    inside[0] += 1
+    most[0] = max(most[0], inside[0])
+    time.sleep(0.05)
+    inside[0] -= 1
+    return build_grammar()
+date_parser.datetime_parser = slow_build_grammar
+threads = [threading.Thread(target=date_parser.datetime_eval, args=(%r,)) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(most[0])
+"""
 EVENT_LOG = "**/superset/log/**"
 BIG_NUMBERS = ("Revenue", "Orders", "Average order value")
 # The dashboard's defaults: the last hour, in USD.
@@ -201,3 +226,15 @@ def test_dashboard_shows_mysql_numbers_and_follows_new_orders(settings, api, mys
     artifacts.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=artifacts / "dashboard.png", full_page=True)
     print(f"screenshot: {artifacts / 'dashboard.png'}")
+
+
+def test_time_ranges_are_parsed_one_at_a_time_so_concurrent_charts_never_show_parse_errors(settings, tmp_path):
+    # Superset's pyparsing grammar is shared by its gunicorn threads; two charts
+    # parsing at once failed with "Expected '(', found ')'" (CI, 2026-11-23).
+    since = 'DATEADD(DATETIME("now"), -1, hour)'
+    env = {**os.environ, "SUPERSET_CONFIG_PATH": str(SUPERSET_DIR / "superset_config.py"),
+           "SUPERSET_HOME": str(tmp_path), "SUPERSET_SECRET_KEY": settings.superset_secret_key.get_secret_value()}
+    result = subprocess.run([SUPERSET_DIR / ".venv/bin/python", "-c", PARSE_OVERLAP % since],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "1", f"parses overlapped: {result.stdout}"
