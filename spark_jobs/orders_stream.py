@@ -17,6 +17,9 @@ $STATE_DIR/checkpoints/orders_stream, so a restart resumes after the last batch.
 When the query fails (Kafka, Cassandra or MySQL unreachable), it is started
 again from the checkpoint, with a growing pause, until STREAM_RESTART_SECONDS
 pass without a batch getting through; then the job exits with the error.
+When only a new JVM can go on (a stuck Cassandra session, a batch running
+longer than STREAM_BATCH_TIMEOUT_SECONDS), the job exits with EX_TEMPFAIL (75)
+and spark_jobs/run.sh starts it again.
 """
 import os
 import re
@@ -97,17 +100,17 @@ def failure_reason(error: Exception) -> str:
 
 
 def watch(writers: list[BatchWriter], timeout: float, terminate: threading.Event) -> None:
-    """Exit the job when a batch of the newest writer has been running for `timeout` s: a call into
-    a store's client that never returns cannot be interrupted from here. The checkpoint replays the
-    batch at the next `make submit`."""
+    """Exit the job with EX_TEMPFAIL when a batch of the newest writer has been running for `timeout` s:
+    a call into a store's client that never returns cannot be interrupted from here. spark_jobs/run.sh
+    starts the job again, and the checkpoint replays the batch."""
     def check() -> None:
         while not terminate.wait(5):
             since = writers[-1].running_since if writers else None
             if since is not None and time.monotonic() - since > timeout:
                 print(f"{QUERY_NAME}: a batch has been running for more than {timeout:.0f} s "
-                      "(STREAM_BATCH_TIMEOUT_SECONDS); exiting so that a restart resumes from the checkpoint",
+                      "(STREAM_BATCH_TIMEOUT_SECONDS); exiting for spark_jobs/run.sh to start the job again",
                       flush=True)
-                os._exit(1)
+                os._exit(os.EX_TEMPFAIL)
 
     threading.Thread(target=check, name="batch watchdog", daemon=True).start()
 

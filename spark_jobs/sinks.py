@@ -6,12 +6,14 @@ transaction comes last and records the batch id with the window increments, so
 after a crash the batch is either fully in MySQL and skipped on replay, or not
 there at all and applied once.
 """
+import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timezone
 
 import pymysql
+from py4j.protocol import Py4JJavaError
 from pyspark import inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession
 
@@ -38,6 +40,8 @@ INSERT INTO stream_progress (query_name, batch_id, input_rows, dead_letters, row
                              max_event_time, watermark, late_rows)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"""
 NEWEST_EVENT_TIME = "SELECT MAX(max_event_time) FROM stream_progress WHERE query_name = %s"
+# A healthy refresh takes well under a second here; one that has not answered in this long never will.
+SCHEMA_REFRESH_TIMEOUT_S = 20
 
 
 def mysql_connection(settings: Settings) -> pymysql.Connection:
@@ -144,18 +148,40 @@ class BatchWriter:
          .save())
 
     def require_cassandra(self) -> None:
-        """Fail the batch at once when Cassandra does not accept connections.
+        """Fail the batch at once when Cassandra refuses connections; restart the job when the
+        connector's Cassandra session can no longer refresh the schema.
 
-        Otherwise the connector's write asks the driver to refresh the schema,
-        and that call can wait forever when the connection was just lost
-        (scylladb/java-driver#343): the job would hang instead of failing and
-        starting again from the checkpoint.
+        Every Cassandra write makes the connector refresh the driver's schema metadata first.
+        Once a refresh has failed (Cassandra away, or back before the driver reconnected), the
+        session never finishes another: java-driver 4.18 and 4.19 leave the failed refresh in
+        place (scylladb/java-driver#841), and the connector keeps the session for the JVM's
+        lifetime, so every later write would wait forever. This refresh is bounded instead; when
+        it fails, the job exits with EX_TEMPFAIL and spark_jobs/run.sh starts it again, with a
+        new session, from the checkpoint.
         """
         address = (self.settings.cassandra_host, self.settings.cassandra_port)
         try:
             socket.create_connection(address, timeout=5).close()
         except OSError as error:
             raise ConnectionError(f"cassandra: not reachable at {address[0]}:{address[1]} ({error})") from None
+        jvm = self.spark._jvm
+        try:
+            # The session the connector's writes use: the same connection settings find it in its cache.
+            session = jvm.com.datastax.spark.connector.cql.CassandraConnector.apply(
+                self.spark.sparkContext.getConf()._jconf).openSession()
+        except Py4JJavaError as error:
+            raise ConnectionError(f"cassandra: {error.java_exception}") from None
+        try:
+            (session.refreshSchemaAsync().toCompletableFuture()
+             .get(SCHEMA_REFRESH_TIMEOUT_S, jvm.java.util.concurrent.TimeUnit.SECONDS))
+        except Py4JJavaError as error:
+            timed_out = error.java_exception.getClass().getName() == "java.util.concurrent.TimeoutException"
+            reason = f"no answer in {SCHEMA_REFRESH_TIMEOUT_S} s" if timed_out else str(error.java_exception)
+            print(f"{self.query_name}: Cassandra's schema refresh failed ({reason}); this JVM's Cassandra session "
+                  "cannot recover, so the job exits for spark_jobs/run.sh to start it again", flush=True)
+            os._exit(os.EX_TEMPFAIL)
+        finally:
+            session.close()
 
     def write_cassandra(self, rows: DataFrame, table: str) -> None:
         (rows.write.format("org.apache.spark.sql.cassandra").mode("append")

@@ -106,8 +106,10 @@ def probe_superset(settings: Settings) -> object:
 
 
 def terminate_spark_driver(pid: int) -> None:
-    """SIGTERM to the Python driver only: it lets the running batch finish, then the JVM (pid) exits with it."""
-    drivers = [child for child in processes.children(pid) if "spark_jobs/" in processes.command_line(child)]
+    """SIGTERM to the Python driver only: it lets the running batch finish, then the JVM and
+    spark_jobs/run.sh (pid, the JVM's parent and the driver's grandparent) exit with it."""
+    drivers = [driver for jvm in processes.children(pid) for driver in processes.children(jvm)
+               if "spark_jobs/" in processes.command_line(driver)]
     for driver in drivers:
         os.kill(driver, signal.SIGTERM)
     if not drivers:

@@ -111,13 +111,7 @@ def test_kafka_stopped_for_20_s_means_quick_503s_then_everything_once(settings, 
     check(settings, cassandra, mysql, window, run, before, f"Kafka stopped for {OUTAGE_S} s", flight)
 
 
-# The Cassandra outage sometimes leaves the job waiting forever in the Cassandra
-# driver's schema refresh (scylladb/java-driver#343): only `make chaos` runs it
-# until that is fixed. README, Guarantees.
-CASSANDRA_SCHEMA_HANG = pytest.mark.skipif(SCALE < 1, reason="can hang in the driver's schema refresh; make chaos runs it")
-
-
-@pytest.mark.parametrize("store", ["mysql", pytest.param("cassandra", marks=CASSANDRA_SCHEMA_HANG)])
+@pytest.mark.parametrize("store", ["mysql", "cassandra"])
 def test_a_store_stopped_for_20_s_while_the_job_runs_loses_and_doubles_nothing(store, settings, mysql, window):
     run, before, delivery = deliver(settings, mysql, 50_000)
     time.sleep(10)
