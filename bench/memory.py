@@ -10,9 +10,10 @@ Usage (what `python -m bench` does around its phases):
 A thread reads VmRSS from /proc every 0.5 s for each service's process (from
 its pid file, re-read every time: the drain restarts the Spark job) and all
 its descendants, and keeps each service's highest sum. The Spark job is also
-split into its driver JVM (the pid file's process) and its Python processes
-(the driver's Python and the pyspark workers). Pages shared by forked
-processes count once per process, so a sum can exceed what the machine lost.
+split into its driver JVM (the child of spark_jobs/run.sh, the pid file's
+process) and its Python processes (the driver's Python and the pyspark
+workers). Pages shared by forked processes count once per process, so a sum
+can exceed what the machine lost.
 """
 import threading
 from pathlib import Path
@@ -42,18 +43,9 @@ def resident_bytes(pid: int) -> int:
     return 0
 
 
-def descendants(pid: int) -> list[int]:
-    found, parents = [], [pid]
-    while parents:
-        children = [child for parent in parents for child in processes.children(parent)]
-        found += children
-        parents = children
-    return found
-
-
-def tree_bytes(pid: int) -> tuple[int, int]:
-    """Resident bytes of pid itself and of all its descendants together."""
-    return resident_bytes(pid), sum(map(resident_bytes, descendants(pid)))
+def tree_bytes(pid: int) -> int:
+    """Resident bytes of pid and all its descendants together."""
+    return sum(map(resident_bytes, [pid, *processes.descendants(pid)]))
 
 
 class MemorySampler:
@@ -77,11 +69,11 @@ class MemorySampler:
             pid = processes.running_pid(service.pid_file(self.settings))
             if pid is None:
                 continue
-            itself, below = tree_bytes(pid)
-            self.keep(service.name, itself + below)
-            if service.name == "spark":
-                self.keep("spark_jvm", itself)
-                self.keep("spark_python", below)
+            self.keep(service.name, tree_bytes(pid))
+            if service.name == "spark":  # spark_jobs/run.sh, its child the driver JVM, the JVM's the Python
+                jvms = processes.children(pid)
+                self.keep("spark_jvm", sum(map(resident_bytes, jvms)))
+                self.keep("spark_python", sum(tree_bytes(python) for jvm in jvms for python in processes.children(jvm)))
 
     def keep(self, name: str, resident: int) -> None:
         self.peaks[name] = max(resident, self.peaks.get(name, 0))

@@ -74,6 +74,15 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def descendants(pid: int) -> list[int]:
+    """Children of pid, their children, and so on."""
+    found, parents = [], [pid]
+    while parents:
+        parents = [child for parent in parents for child in children(parent)]
+        found += parents
+    return found
+
+
 def command_line(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

@@ -84,21 +84,12 @@ def listening_addresses(pid: int) -> set[str]:
     return found
 
 
-def process_tree(pid: int) -> list[int]:
-    tree, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        tree.append(current)
-        pending += processes.children(current)
-    return tree
-
-
 def test_every_service_listens_on_the_loopback_interface_only(settings):
     addresses = {}
     for service in services(settings):
         pid = processes.running_pid(service.pid_file(settings))
         assert pid, f"{service.name} is not running"
-        addresses[service.name] = set().union(*(listening_addresses(p) for p in process_tree(pid)))
+        addresses[service.name] = set().union(*(listening_addresses(p) for p in [pid, *processes.descendants(pid)]))
     assert all(addresses.values()), addresses  # each service is found listening somewhere
     exposed = {name: sorted(a for a in found if not a.rsplit(":", 1)[0] in ("127.0.0.1", "::1", "::ffff:127.0.0.1"))
                for name, found in addresses.items()}

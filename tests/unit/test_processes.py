@@ -1,6 +1,9 @@
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 from pipeline.stack import processes
 
@@ -36,3 +39,22 @@ def test_port_taken_sees_a_listener():
         port = listener.getsockname()[1]
         assert processes.port_taken("127.0.0.1", port)
     assert not processes.port_taken("127.0.0.1", port)
+
+
+def test_descendants_are_found_to_any_depth():
+    grandparent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, \"-c\", \"import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, \x27-c\x27, \x27import time; time.sleep(60)\x27]); time.sleep(60)\"]); "
+        "time.sleep(60)")])
+    try:
+        deadline = time.monotonic() + 10
+        while len(processes.descendants(grandparent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        parent, child = processes.descendants(grandparent.pid)
+        assert processes.children(grandparent.pid) == [parent] and processes.children(parent) == [child]
+    finally:
+        for pid in processes.descendants(grandparent.pid):
+            os.kill(pid, signal.SIGKILL)
+        grandparent.kill()
+        grandparent.wait()
