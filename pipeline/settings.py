@@ -56,7 +56,6 @@ class Settings(ContractSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # Comma-separated; an empty value turns the key check off.
     # Required and never empty: the API always asks for a key (comma-separated, any one of them).
     api_keys: SecretStr
     max_body_bytes: int = 1_048_576

@@ -2,15 +2,18 @@
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 
 import pytest
 
 from bench import orders, report
 from bench.freshness import visible_delays
-from bench.memory import tree_bytes
+from bench.memory import resident_bytes, tree_bytes
 from bench.orders import Run
 from pipeline.contract import PRODUCT_ID_PATTERN, Order
+from pipeline.stack import processes
 
 
 def test_scaled_sizes_keep_their_minimums():
@@ -53,17 +56,20 @@ def test_orders_never_counted_get_no_delay_and_a_commit_before_the_202_counts_as
     assert visible_delays([1.0], []) == []
 
 
-def test_memory_of_a_process_and_its_descendants():
-    child = subprocess.Popen(["sleep", "30"])
+def test_memory_of_a_process_counts_its_descendants_once_each():
+    # A shell waiting on a sleep in its own process group: both idle, so their sizes hold still.
+    parent = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], start_new_session=True)
     try:
-        itself, below = tree_bytes(child.pid)
-        assert itself > 0 and below == 0
-        parent, descendants = tree_bytes(os.getpid())
-        assert parent > 0 and descendants >= itself
+        deadline = time.monotonic() + 10
+        while not processes.children(parent.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [child] = processes.children(parent.pid)
+        assert tree_bytes(child) == resident_bytes(child) > 0
+        assert tree_bytes(parent.pid) == resident_bytes(parent.pid) + resident_bytes(child)
     finally:
-        child.kill()
-        child.wait()
-    assert tree_bytes(child.pid) == (0, 0)
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait()
+    assert tree_bytes(parent.pid) == 0
 
 
 def results(batch_per_s=25_000.0, ceiling_per_s=40_000.0, drain_per_s=12_000.0) -> dict:
