@@ -60,9 +60,14 @@ def test_string_lengths_are_limited(api, length, status):
 
 
 def listening_addresses(pid: int) -> set[str]:
-    """host:port of every TCP socket the process listens on (from /proc, like `ss -ltnp`)."""
+    """host:port of every TCP socket the process listens on (from /proc, like `ss -ltnp`);
+    none when it has exited meanwhile (a pyspark worker, a Superset query thread's child)."""
     inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except FileNotFoundError:
+        return set()
+    for fd in fds:
         try:
             target = fd.readlink().name
         except OSError:
