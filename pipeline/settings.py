@@ -72,7 +72,7 @@ class Settings(ContractSettings):
     spark_shuffle_partitions: int = 3
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int = 50_000
-    trigger_interval: str = "2 seconds"
+    trigger_interval: str = "1 second"
     window_duration: str = "1 minute"
     watermark_delay: str = "2 minutes"
     customers_refresh_seconds: float = 60.0

@@ -63,6 +63,10 @@ class BatchWriter:
         with mysql_connection(settings) as connection, connection.cursor() as cursor:
             cursor.execute(NEWEST_EVENT_TIME, (query_name,))
             self.newest_event_time = cursor.fetchone()[0]
+            cursor.execute(COMMITTED_BATCH, (query_name,))
+            row = cursor.fetchone()
+        # Read once: this writer commits every later batch itself (commit() checks again under a lock).
+        self.committed_batch = -1 if row is None else row[0]
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         self.running_since = began = time.monotonic()
@@ -72,7 +76,7 @@ class BatchWriter:
             self.running_since = None
 
     def write_once(self, batch: DataFrame, batch_id: int, began: float) -> None:
-        if batch_id <= self.committed_batch():
+        if batch_id <= self.committed_batch:
             print(f"batch {batch_id}: already committed to MySQL, skipped (replay after a restart)", flush=True)
             return
         # The batch runs the stateful dedup and the enrichment a broadcast join, so
@@ -87,24 +91,23 @@ class BatchWriter:
     def write(self, batch: DataFrame, orders: DataFrame, batch_id: int, began: float) -> None:
         newest_before = self.newest_event_time and self.newest_event_time.replace(tzinfo=timezone.utc)
         window = self.settings.window_duration
-        # The summary runs first: it fills the cached batch every other job reads, and
-        # spares them all in a no-data batch (which Spark runs when the dedup watermark
-        # moves) and the dead-letter job in a batch without any.
-        summary = transforms.batch_summary(batch, newest_before, self.settings.watermark_delay).first()
-        if not summary.input_rows:
-            return
         self.require_cassandra()
-        # Independent Spark jobs over the cached batch: run together, they overlap their scheduling gaps.
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        # Independent Spark jobs over the cached batch, run together: the first to need a
+        # partition computes it (the Kafka read, the validation and the dedup) while the others
+        # wait for it, and their scheduling gaps overlap. The dead letters, rare, wait for the
+        # summary to say there are some.
+        with ThreadPoolExecutor(max_workers=5) as pool:
             def run(action, *args):
                 return pool.submit(inheritable_thread_target(action), *args)
 
             writes = [run(self.write_cassandra, orders, "orders"),
                       run(self.write_cassandra, transforms.by_time(orders), "orders_by_time")]
-            if summary.dead_letters:
-                writes.append(run(self.write_dead_letters, transforms.dead_letters(batch)))
+            summary = run(lambda: transforms.batch_summary(batch, newest_before, self.settings.watermark_delay).first())
             sales = run(lambda: transforms.sales_by_minute(orders, window).collect())
             product_sales = run(lambda: transforms.product_sales_by_minute(orders, window).collect())
+            summary = summary.result()
+            if summary.dead_letters:
+                writes.append(run(self.write_dead_letters, transforms.dead_letters(batch)))
             sales, product_sales = sales.result(), product_sales.result()
             for write in writes:
                 write.result()
@@ -119,12 +122,7 @@ class BatchWriter:
             print(f"batch {batch_id}: {summary.input_rows} records, {summary.dead_letters} dead letters, "
                   f"{summary.late_rows} late, {len(sales)} window rows, {seconds * 1000:.0f} ms; "
                   f"newest event {summary.max_event_time}", flush=True)
-
-    def committed_batch(self) -> int:
-        with mysql_connection(self.settings) as connection, connection.cursor() as cursor:
-            cursor.execute(COMMITTED_BATCH, (self.query_name,))
-            row = cursor.fetchone()
-        return -1 if row is None else row[0]
+        self.committed_batch = batch_id
 
     def customer_states(self) -> DataFrame:
         """The customers dimension, re-read from MySQL every CUSTOMERS_REFRESH_SECONDS."""

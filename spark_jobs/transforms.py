@@ -7,9 +7,11 @@ API accepts, and the Spark schema is derived from the contract's fields.
 """
 import functools
 import re
+import sys
 import types
 import typing
 import uuid
+import zipimport
 from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum
@@ -23,6 +25,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pipeline.contract import MAX_FUTURE_SKEW, MIN_CREATED_AT, Order, loads, problems
+
+# pyspark's Python worker calls importlib.invalidate_caches() before every task. On Python
+# 3.10 and 3.11 that re-reads the directory of every archive on sys.path (cpython#103200,
+# fixed in 3.12; SPARK-54744), and pyspark puts spark-core's jar there: it took about half
+# of each worker's time here. The archives never change while a worker lives. This module
+# is imported by every worker that runs the stream's Python, before its next task.
+if sys.version_info < (3, 12):
+    zipimport.zipimporter.invalidate_caches = lambda self: None
 
 UNKNOWN_STATE = "??"
 NO_PAYMENT_METHOD = "unknown"
@@ -100,6 +110,7 @@ PARSED_SCHEMA = T.StructType([
     T.StructField("offset", T.LongType()),
     *ORDER_SCHEMA.fields,
     T.StructField("error", T.StringType()),
+    T.StructField("validated_at", T.TimestampType()),  # wall clock when validated; the dedup's clock
 ])
 # A record exactly as the API writes it (Order.record(): model_dump_json, fields in
 # order, no spaces, money as strings, created_at in UTC).
@@ -143,13 +154,18 @@ def received_at(timestamp_ms: int, now: datetime) -> datetime:
 
 
 def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """Rows the JVM passed keep its values; every other row goes through the contract here."""
+    """Rows the JVM passed keep its values; every other row goes through the contract here.
+
+    The JVM judged created_at against the record's Kafka timestamp; a record stamped
+    later than now (a producer's clock ahead) is judged here instead, against now.
+    """
     for records in batches:
-        fast = records["fast"].fillna(False).astype(bool).tolist()
-        if all(fast):
-            yield records[KAFKA_COLUMNS + ORDER_COLUMNS].assign(error=None)
-            continue
         now = datetime.now(timezone.utc)
+        fast = (records["fast"].fillna(False).astype(bool) & (records["timestamp_ms"] <= now.timestamp() * 1000)).tolist()
+        validated_at = pd.Series(pd.Timestamp(now), index=records.index)
+        if all(fast):
+            yield records[KAFKA_COLUMNS + ORDER_COLUMNS].assign(error=None, validated_at=validated_at)
+            continue
         results = {
             row: validate_record(value, topic, int(partition), int(offset), received_at(int(timestamp_ms), now))
             for row, (value, topic, partition, offset, timestamp_ms) in enumerate(zip(
@@ -162,7 +178,7 @@ def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]
             for name, field in zip(ORDER_COLUMNS, ORDER_SCHEMA.fields)
         }
         errors = [results[row][1] if row in results else None for row in range(len(records))]
-        yield records[KAFKA_COLUMNS].assign(**columns, error=errors)
+        yield records[KAFKA_COLUMNS].assign(**columns, error=errors, validated_at=validated_at)
 
 
 # Order's validators, each mirrored in _canonical_and_valid: cents by the
@@ -177,7 +193,8 @@ def _canonical_and_valid(record: Column, order: Column, received: Column) -> Col
 
     The rules mirror Order's: the field constraints, derived from the contract;
     total = quantity x unit_price; created_at from 1970 to MAX_FUTURE_SKEW past
-    the time the record arrived. tests/unit/test_stream_transforms.py checks
+    the record's Kafka timestamp (_validate_batches sends a timestamp later than
+    now to the contract). tests/unit/test_stream_transforms.py checks
     that parse_orders and the contract alone agree on every record, and fails
     when Order gains a validator not in MIRRORED_VALIDATORS.
     """
@@ -196,7 +213,9 @@ def check_canonical(records: DataFrame) -> DataFrame:
     # The timestamp crosses into Python as epoch milliseconds: as a timestamp, a bogus
     # producer clock (year 3000) would overflow pandas and stop the job.
     timestamp_ms = F.unix_millis("timestamp").alias("timestamp_ms")
-    received = F.least(F.greatest("timestamp", F.lit(MIN_CREATED_AT)), F.current_timestamp())
+    # No current_timestamp() here: a streaming query inlines it as each batch's literal, and a
+    # new literal means new generated code (compiled, then JIT-compiled) every batch.
+    received = F.greatest("timestamp", F.lit(MIN_CREATED_AT))
     text = F.col("value").cast("string")
     # explode() of a one-item array is a barrier in the plan: the ~30 checks and
     # columns that use the parse cannot inline it, parsing the JSON again each.
@@ -221,17 +240,17 @@ def parse_orders(records: DataFrame) -> DataFrame:
 def deduplicate(parsed: DataFrame, delay: str) -> DataFrame:
     """Keeps the first record of each order_id seen within `delay` of processing time.
 
-    Processing time (the micro-batch's timestamp, recorded in the checkpoint so a
-    replay sees the same one) bounds the state instead of event time: then no
-    record is ever too late to pass, whatever its created_at. Rejected records
-    are keyed by their Kafka position, so each reaches the dead-letter topic.
-    A bounded input has no watermark: all its repeats are dropped.
+    Processing time (`validated_at`, the wall clock when the record was validated)
+    bounds the state instead of event time: then no record is ever too late to
+    pass, whatever its created_at. A replay after a crash validates the batch
+    again, later, so it is never late either. Rejected records are keyed by their
+    Kafka position, so each reaches the dead-letter topic. A bounded input has no
+    watermark: all its repeats are dropped.
     """
     position = F.format_string("%s/%d/%d", "topic", "partition", "offset")
     keyed = parsed.withColumn("dedup_key", F.coalesce(F.col("order_id"), position))
     if parsed.isStreaming:
-        unique = (keyed.withColumn("seen_at", F.current_timestamp()).withWatermark("seen_at", delay)
-                  .dropDuplicatesWithinWatermark(["dedup_key"]).drop("seen_at"))
+        unique = keyed.withWatermark("validated_at", delay).dropDuplicatesWithinWatermark(["dedup_key"])
     else:
         unique = keyed.dropDuplicates(["dedup_key"])
     return unique.drop("dedup_key")
