@@ -41,7 +41,7 @@ apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-g
 # $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
 uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
-.PHONY: help demo setup mariadb chromium compose-cli up api submit stop-job down teardown clean status logs simulate bench chaos test lock
+.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job down teardown clean status logs simulate bench chaos test lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ mariadb: ## MariaDB server from Debian packages, when absent (part of setup)
 chromium: ## Chromium from Debian, when absent, for the dashboard's browser test (part of test)
 	@$(call apt_install,/usr/bin/chromium,chromium)
 
+wrk: ## wrk from Debian, when absent: the benchmark's single-order closed loop (part of bench and test)
+	@$(call apt_install,/usr/bin/wrk,wrk)
+
 up: $(STACK_NEEDS) ## Start Kafka, Cassandra, MySQL, Superset, the ingest API and the Spark job; apply schemas, import the dashboard
 	@$(call stack_up)
 
@@ -108,7 +111,7 @@ logs: ## Last lines of each log (FOLLOW=1 keeps following)
 simulate: ## Load generator through the API: RATE orders/s for DURATION s (0 = until Ctrl-C), MODE=batch|single
 	@$(PY) -m pipeline.simulate --rate $(or $(RATE),200) --duration $(or $(DURATION),60) --mode $(or $(MODE),batch)
 
-bench: $(STACK_NEEDS) ## Benchmarks on the local stack (SCALE=0.1: a tenth of the orders): prints a table, writes var/bench/*.json
+bench: $(STACK_NEEDS) wrk ## Benchmarks on the local stack (SCALE=0.1: a tenth of the orders): prints a table, writes var/bench/*.json
 	@$(LAUNCHER) up && $(PY) -m bench $(if $(SCALE),--scale $(SCALE))
 
 chaos: $(STACK_NEEDS) ## Faults injected into the local stack, 50 000 orders each (CHAOS_SCALE=0.1: a tenth): nothing lost or doubled
@@ -117,7 +120,7 @@ chaos: $(STACK_NEEDS) ## Faults injected into the local stack, 50 000 orders eac
 compose-cli: ## The docker compose CLI plugin, built from the Go module proxy when absent (part of test)
 	@bash tests/install_compose_cli.sh $(COMPOSE_VERSION)
 
-test: setup chromium compose-cli ## Unit and integration tests against the real local stack (always local mode), the dashboard in headless Chromium
+test: setup chromium wrk compose-cli ## Unit and integration tests against the real local stack (always local mode), the dashboard in headless Chromium
 	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS)
 
 lock: ## Re-pin requirements.lock and superset/requirements.txt from their inputs

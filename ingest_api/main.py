@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from pydantic import ValidationError
 
 from ingest_api.observe import PRODUCED, REJECTED, ObserveRequests, configure_logging
@@ -164,8 +164,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
-        """Prometheus text format."""
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus text format, summed over the API's worker processes (run.sh)."""
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     def openapi() -> dict:
         if not app.openapi_schema:

@@ -56,6 +56,8 @@ class Settings(ContractSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn worker processes, each with its own Kafka producer; about one per core.
+    api_workers: int = 2
     # Required and never empty: the API always asks for a key (comma-separated, any one of them).
     api_keys: SecretStr
     max_body_bytes: int = 1_048_576
