@@ -71,6 +71,7 @@ class Settings(ContractSettings):
     spark_local_ip: str = "127.0.0.1"
     spark_ui_port: int = 4040
     spark_driver_memory: str = "1g"
+    spark_driver_java_options: str = ""  # extra JVM options of the driver (README: Performance)
     spark_shuffle_partitions: int = 3
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int = 50_000

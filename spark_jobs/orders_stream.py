@@ -55,6 +55,10 @@ def session(settings: Settings) -> SparkSession:
             .config("spark.sql.streaming.checkpointFileManagerClass",
                     "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager")
             .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
+            # Each batch adds ~6 jobs, 15 stages and 6 SQL executions to the UI's store; 200
+            # jobs are the last 30-odd batches, what one looks at, instead of a thousand.
+            .config("spark.ui.retainedJobs", 200).config("spark.ui.retainedStages", 200)
+            .config("spark.ui.retainedTasks", 5000).config("spark.sql.ui.retainedExecutions", 100)
             .config("spark.cassandra.connection.host", settings.cassandra_host)
             .config("spark.cassandra.connection.port", settings.cassandra_port)
             # Orders are one partition each: unlogged batches of 32 rows (~9 KiB, under

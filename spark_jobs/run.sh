@@ -6,11 +6,13 @@
 # (spark_jobs/orders_stream.py says why in the log): it is started again, and
 # resumes from the checkpoint. Any other exit ends this script with its status.
 # The connectors come from jars/ (`make setup`). Env (all required): SPARK_MASTER,
-# SPARK_LOCAL_IP, SPARK_UI_PORT, SPARK_DRIVER_MEMORY, DEFAULT_UNIT_PRICE.
+# SPARK_LOCAL_IP, SPARK_UI_PORT, SPARK_DRIVER_MEMORY, DEFAULT_UNIT_PRICE; and
+# SPARK_DRIVER_JAVA_OPTIONS, which may be empty.
 # Executors on a cluster get the contract's settings (pipeline.settings.ContractSettings)
 # as spark.executorEnv, and no secret.
 set -euo pipefail
 : "${SPARK_MASTER:?}" "${SPARK_LOCAL_IP:?}" "${SPARK_UI_PORT:?}" "${SPARK_DRIVER_MEMORY:?}" "${DEFAULT_UNIT_PRICE:?}"
+: "${SPARK_DRIVER_JAVA_OPTIONS?}"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
@@ -29,7 +31,7 @@ while true; do
     --jars "$jar_list" \
     --conf spark.ui.port="$SPARK_UI_PORT" --conf spark.port.maxRetries=0 \
     --conf spark.executorEnv.DEFAULT_UNIT_PRICE="$DEFAULT_UNIT_PRICE" \
-    --driver-java-options "-Dlog4j2.configurationFile=file:$repo/spark_jobs/log4j2.properties" \
+    --driver-java-options "-Dlog4j2.configurationFile=file:$repo/spark_jobs/log4j2.properties $SPARK_DRIVER_JAVA_OPTIONS" \
     spark_jobs/orders_stream.py || status=$?
   [[ $status -eq 75 ]] || exit "$status"
   starts=$((starts + 1))

@@ -39,7 +39,8 @@ NO_PAYMENT_METHOD = "unknown"
 # Records without an order_id get uuid5(namespace, "topic/partition/offset"):
 # the same id every time the record is read, so a replay rewrites one row.
 DERIVED_ORDER_ID_NAMESPACE = uuid.UUID("5b0d6f0e-8a43-4a4e-9a64-2f6f3f1a7c11")
-KAFKA_COLUMNS = ["key", "value", "topic", "partition", "offset"]
+POSITION_COLUMNS = ["topic", "partition", "offset"]
+KAFKA_COLUMNS = ["key", "value", *POSITION_COLUMNS]
 DLQ_HEADERS = ("dlq.reason", "dlq.source.topic", "dlq.source.partition", "dlq.source.offset")
 
 
@@ -158,13 +159,16 @@ def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]
 
     The JVM judged created_at against the record's Kafka timestamp; a record stamped
     later than now (a producer's clock ahead) is judged here instead, against now.
+    Only rejected rows keep their key and value bytes, all the dead-letter topic
+    needs: the rest would only be carried through the shuffle and the cache.
     """
     for records in batches:
         now = datetime.now(timezone.utc)
         fast = (records["fast"].fillna(False).astype(bool) & (records["timestamp_ms"] <= now.timestamp() * 1000)).tolist()
         validated_at = pd.Series(pd.Timestamp(now), index=records.index)
         if all(fast):
-            yield records[KAFKA_COLUMNS + ORDER_COLUMNS].assign(error=None, validated_at=validated_at)
+            yield records[POSITION_COLUMNS + ORDER_COLUMNS].assign(key=None, value=None, error=None,
+                                                                   validated_at=validated_at)
             continue
         results = {
             row: validate_record(value, topic, int(partition), int(offset), received_at(int(timestamp_ms), now))
@@ -178,7 +182,10 @@ def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]
             for name, field in zip(ORDER_COLUMNS, ORDER_SCHEMA.fields)
         }
         errors = [results[row][1] if row in results else None for row in range(len(records))]
-        yield records[KAFKA_COLUMNS].assign(**columns, error=errors, validated_at=validated_at)
+        rejected = pd.Series([error is not None for error in errors], index=records.index)
+        yield records[POSITION_COLUMNS].assign(key=records["key"].where(rejected, None),
+                                               value=records["value"].where(rejected, None),
+                                               **columns, error=errors, validated_at=validated_at)
 
 
 # Order's validators, each mirrored in _canonical_and_valid: cents by the
@@ -226,7 +233,8 @@ def check_canonical(records: DataFrame) -> DataFrame:
 
 
 def parse_orders(records: DataFrame) -> DataFrame:
-    """Kafka records -> their key, value and position with the contract's columns, and `error` (null when valid).
+    """Kafka records -> their position, the contract's columns, `error` (null when valid), and for the
+    rejected ones their key and value.
 
     Records exactly as the API writes them are parsed and checked in the JVM;
     any other record (hand-written JSON, another field order, a rule broken)

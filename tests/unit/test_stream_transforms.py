@@ -224,6 +224,8 @@ def test_dead_letters_keep_the_raw_bytes_and_say_why_and_where_from(spark):
     assert headers["dlq.reason"].startswith("body: invalid JSON")
     assert (headers["dlq.source.topic"], headers["dlq.source.partition"], headers["dlq.source.offset"]) == ("orders", "1", "101")
     assert [row["order_id"] for row in rows(transforms.valid_orders(parsed))] == [str(generated_orders(1)[0].order_id)]
+    # Only dead letters carry their bytes on through the shuffle and the cache.
+    assert [row["value"] is None for row in sorted(rows(parsed), key=lambda row: row["offset"])] == [True, False]
 
 
 def test_repeated_order_ids_are_kept_once_and_rejected_records_never_merge(spark):
