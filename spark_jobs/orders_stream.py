@@ -55,6 +55,12 @@ def session(settings: Settings) -> SparkSession:
             .config("spark.sql.streaming.checkpointFileManagerClass",
                     "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager")
             .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
+            # The dedup state in RocksDB, each batch's changes logged beside it: the default store
+            # copies its whole map every batch, and after a backlog that map holds every order of
+            # the last WATERMARK_DELAY. A checkpoint keeps the store it was made with.
+            .config("spark.sql.streaming.stateStore.providerClass",
+                    "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
+            .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", True)
             # Each batch adds ~6 jobs, 15 stages and 6 SQL executions to the UI's store; 200
             # jobs are the last 30-odd batches, what one looks at, instead of a thousand.
             .config("spark.ui.retainedJobs", 200).config("spark.ui.retainedStages", 200)
