@@ -9,10 +9,10 @@ Usage (what `python -m bench` does around its phases):
 
 A thread reads VmRSS from /proc every 0.5 s for each service's process (from
 its pid file, re-read every time: the drain restarts the Spark job) and all
-its descendants, and keeps each service's highest sum. The Spark job is also
-split into its driver JVM (the child of spark_jobs/run.sh, the pid file's
-process) and its Python processes (the driver's Python and the pyspark
-workers). Pages shared by forked processes count once per process, so a sum
+its descendants, and keeps each service's highest sum. The Spark job is
+its driver JVM (the child of spark_jobs/run.sh, the pid file's process) and
+its Python processes (the driver's Python and the pyspark workers), each
+also reported alone. Pages shared by forked processes count once per process, so a sum
 can exceed what the machine lost.
 """
 import threading
@@ -69,11 +69,19 @@ class MemorySampler:
             pid = processes.running_pid(service.pid_file(self.settings))
             if pid is None:
                 continue
-            self.keep(service.name, tree_bytes(pid))
-            if service.name == "spark":  # spark_jobs/run.sh, its child the driver JVM, the JVM's the Python
-                jvms = processes.children(pid)
-                self.keep("spark_jvm", sum(map(resident_bytes, jvms)))
-                self.keep("spark_python", sum(tree_bytes(python) for jvm in jvms for python in processes.children(jvm)))
+            if service.name != "spark":
+                self.keep(service.name, tree_bytes(pid))
+                continue
+            # spark_jobs/run.sh, its child the driver JVM, the JVM's children the Python. Only
+            # Python ones: a process the JVM is spawning (Hadoop's chmod) shows all the JVM's
+            # pages until it execs, and counting it had doubled the JVM in some samples.
+            jvms = processes.children(pid)
+            pythons = [child for jvm in jvms for child in processes.children(jvm)
+                       if "python" in processes.command_line(child)]
+            jvm_bytes, python_bytes = sum(map(resident_bytes, jvms)), sum(map(tree_bytes, pythons))
+            self.keep("spark_jvm", jvm_bytes)
+            self.keep("spark_python", python_bytes)
+            self.keep("spark", resident_bytes(pid) + jvm_bytes + python_bytes)
 
     def keep(self, name: str, resident: int) -> None:
         self.peaks[name] = max(resident, self.peaks.get(name, 0))
