@@ -7,7 +7,7 @@ Usage:
 
 Phases, in this order (each module's docstring says what it measures):
     ingest      bench/ingest.py     orders/s and latency through the API; ceiling: the same producer straight to Kafka
-    freshness   bench/freshness.py  delay from the API's 202 to Cassandra and to MySQL at 500 orders/s
+    freshness   bench/freshness.py  delay from the API's 202 to Cassandra and to MySQL at a settled 500 orders/s
     drain       bench/drain.py      a preloaded backlog into both stores; ceiling: cassandra-driver inserts
 bench/memory.py samples every service's resident memory throughout.
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bench import orders, report
-from bench.freshness import visible_delays
+from bench.freshness import seconds, visible_delays
 from bench.memory import resident_bytes, tree_bytes
 from bench.orders import Run
 from pipeline.contract import PRODUCT_ID_PATTERN, Order
@@ -27,7 +27,7 @@ def test_scaled_sizes_keep_their_minimums():
 
 def test_product_ids_fit_the_contract():
     run = Run.starting_now(1.0)
-    for phase in ("ingest", "freshness", "freshness-sync", "drain", "drain-sync"):
+    for phase in ("ingest", "freshness", "freshness-sync", "freshness-settle", "drain", "drain-sync"):
         assert re.fullmatch(PRODUCT_ID_PATTERN, run.product_id(phase))
 
 
@@ -45,6 +45,10 @@ def test_requests_hold_per_request_orders_and_the_rest():
     assert orders.records(bodies[:1])[0][0] == bodies[0]["order_id"].encode()
 
 
+def test_the_settling_time_is_the_watermark_delay_as_the_settings_write_it():
+    assert [seconds(interval) for interval in ("2 minutes", "30 seconds", "1 minute", "1 hour")] == [120, 30, 60, 3600]
+
+
 def test_the_kth_order_by_202_time_is_visible_at_the_first_count_reaching_k():
     acked = [10.0, 10.5, 10.2, 11.0]  # sorted: 10.0, 10.2, 10.5, 11.0
     counts = [(12.0, 2), (15.0, 4)]
@@ -60,10 +64,13 @@ def test_memory_of_a_process_counts_its_descendants_once_each():
     # A shell waiting on a sleep in its own process group: both idle, so their sizes hold still.
     parent = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], start_new_session=True)
     try:
+        def sleeping() -> list[int]:  # until the forked shell has exec'd sleep, its size still changes
+            return [pid for pid in processes.children(parent.pid) if "sleep" in processes.command_line(pid)]
+
         deadline = time.monotonic() + 10
-        while not processes.children(parent.pid) and time.monotonic() < deadline:
+        while not sleeping() and time.monotonic() < deadline:
             time.sleep(0.05)
-        [child] = processes.children(parent.pid)
+        [child] = sleeping()
         assert tree_bytes(child) == resident_bytes(child) > 0
         assert tree_bytes(parent.pid) == resident_bytes(parent.pid) + resident_bytes(child)
     finally:
