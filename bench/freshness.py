@@ -37,6 +37,7 @@ from collections import Counter
 from uuid import UUID
 
 import aiohttp
+import pandas as pd
 from cassandra.concurrent import execute_concurrent_with_args
 
 from bench import HarnessError, orders, stack
@@ -126,9 +127,8 @@ class MySQLWatch(Poller):
 
 
 def seconds(interval: str) -> float:
-    """A Spark interval as the settings write it ("2 minutes", "30 seconds") in seconds."""
-    count, unit = interval.split()
-    return float(count) * {"second": 1, "minute": 60, "hour": 3600}[unit.lower().rstrip("s")]
+    """A Spark interval as the settings write it ("2 minutes", "30 seconds") in seconds; pandas reads the same words."""
+    return pd.Timedelta(interval).total_seconds()
 
 
 def visible_delays(acked: list[float], counts: list[tuple[float, int]]) -> list[float]:
@@ -188,10 +188,12 @@ def run(settings: Settings, bench_run: Run) -> dict:
     say("freshness: waiting until the Spark job has caught up with the orders topic")
     caught_up = stack.wait_until_job_caught_up(settings, bench_run.product_id("freshness-sync"))
     say(f"freshness: caught up after {caught_up:.1f} s")
+    def at_rate(product_id: str, full_seconds: float, minimum: float) -> list[dict]:
+        return orders.bodies(product_id, max(PER_REQUEST, round(RATE * bench_run.seconds(full_seconds, minimum))))
+
     product_id = bench_run.product_id("freshness")
-    bodies = orders.bodies(product_id, max(PER_REQUEST, round(RATE * bench_run.seconds(SECONDS, minimum=2.0))))
-    settle = orders.bodies(bench_run.product_id("freshness-settle"),
-                           max(PER_REQUEST, round(RATE * bench_run.seconds(seconds(settings.watermark_delay), 1.0))))
+    bodies = at_rate(product_id, SECONDS, minimum=2.0)
+    settle = at_rate(bench_run.product_id("freshness-settle"), seconds(settings.watermark_delay), minimum=1.0)
     say(f"freshness: {len(settle):,} orders at {RATE} orders/s, not counted: the job settles at this rate")
     asyncio.run(send(settings, settle, [], Counter()))
     acked, errors = [], Counter()

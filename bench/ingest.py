@@ -40,7 +40,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import aiohttp
 
@@ -82,7 +82,7 @@ CEILING_SOURCE = "batch_closed_loop"
 # Sent first and not counted: a broker just started compiles its produce path for
 # about a minute (its JVM took most of a core), which put the open loop's p99 at
 # 216 ms instead of 36 ms on a fresh `make up`.
-WARM_UP = Step("warm_up", "warm-up", "/orders", 1, connections=256, rate=500, seconds=30)
+WARM_UP = replace(STEPS[0], name="warm_up", label="warm-up", seconds=30)
 # Orders the ceiling sends, at scale 1: a second of librdkafka's pace, and fewer
 # repeats for the Spark job to work through before the next phase.
 CEILING_ORDERS = 100_000
