@@ -18,13 +18,14 @@ $STATE_DIR/bench/latest.json. The exit code is 0 when everything was measured,
 whether or not the targets were met, and 1 when the benchmark could not
 measure: the stack is not running, or an accepted order never reached a store.
 """
+
 import argparse
 import os
 import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bench import HarnessError, drain, freshness, ingest, report, stack
 from bench.memory import MemorySampler
@@ -33,15 +34,30 @@ from bench.report import say
 from pipeline.settings import REPO_ROOT, Settings, get_settings
 
 PHASES = {"ingest": ingest.run, "freshness": freshness.run, "drain": drain.run}
-SETTINGS_THAT_MATTER = ("trigger_interval", "max_offsets_per_trigger", "orders_partitions", "spark_master",
-                        "spark_driver_memory", "spark_shuffle_partitions", "kafka_delivery_timeout_ms",
-                        "max_batch_orders", "kafka_heap", "cassandra_heap", "watermark_delay", "window_duration")
+SETTINGS_THAT_MATTER = (
+    "trigger_interval",
+    "max_offsets_per_trigger",
+    "orders_partitions",
+    "spark_master",
+    "spark_driver_memory",
+    "spark_shuffle_partitions",
+    "kafka_delivery_timeout_ms",
+    "max_batch_orders",
+    "kafka_heap",
+    "cassandra_heap",
+    "watermark_delay",
+    "window_duration",
+)
 
 
 def machine() -> dict:
     memory_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
-    return {"cpus": os.cpu_count(), "memory_total_mb": round(memory_kb * 1024 / 1e6),
-            "platform": platform.platform(), "python": platform.python_version()}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_total_mb": round(memory_kb * 1024 / 1e6),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def git_commit() -> dict:
@@ -53,10 +69,17 @@ def git_commit() -> dict:
 
 def measure(settings: Settings, run: Run, phases: list[str]) -> dict:
     """Run the phases under the memory sampler; the results, with `error` set if the harness failed."""
-    results = {"run_id": run.run_id, "scale": run.scale, "started_at": datetime.now(timezone.utc).isoformat(),
-               "phases": {}, "memory": {}, "error": None,
-               "settings": {name: getattr(settings, name) for name in SETTINGS_THAT_MATTER},
-               "machine": machine(), "git": git_commit()}
+    results = {
+        "run_id": run.run_id,
+        "scale": run.scale,
+        "started_at": datetime.now(UTC).isoformat(),
+        "phases": {},
+        "memory": {},
+        "error": None,
+        "settings": {name: getattr(settings, name) for name in SETTINGS_THAT_MATTER},
+        "machine": machine(),
+        "git": git_commit(),
+    }
     started = time.monotonic()
     sampler = MemorySampler(settings)
     sampler.start()

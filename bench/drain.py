@@ -20,6 +20,7 @@ Usage:
 
 The job is left running, also when the phase fails.
 """
+
 import time
 from uuid import UUID
 
@@ -33,8 +34,10 @@ from pipeline.settings import Settings
 from spark_jobs.transforms import UNKNOWN_STATE
 
 ORDERS = 200_000  # at scale 1
-INSERT = ("INSERT INTO orders (order_id, customer_id, source, product_id, quantity, unit_price, currency, "
-          "payment_method, created_at, total, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT = (
+    "INSERT INTO orders (order_id, customer_id, source, product_id, quantity, unit_price, currency, "
+    "payment_method, created_at, total, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 SELECT = "SELECT order_id FROM orders WHERE order_id IN ?"
 IDS_PER_QUERY = 200
 CEILING_CONCURRENCY = 150  # requests in flight from the driver
@@ -49,9 +52,19 @@ def customer_states(settings: Settings) -> dict[int, str]:
 
 def cassandra_row(order: Order, states: dict[int, str]) -> tuple:
     """The `orders` row the job writes for order (INSERT's column order)."""
-    return (order.order_id, order.customer_id, order.source.value, order.product_id, order.quantity,
-            order.unit_price, str(order.currency), order.payment_method and order.payment_method.value,
-            order.created_at, order.total, states.get(order.customer_id, UNKNOWN_STATE))
+    return (
+        order.order_id,
+        order.customer_id,
+        order.source.value,
+        order.product_id,
+        order.quantity,
+        order.unit_price,
+        str(order.currency),
+        order.payment_method and order.payment_method.value,
+        order.created_at,
+        order.total,
+        states.get(order.customer_id, UNKNOWN_STATE),
+    )
 
 
 def preload(settings: Settings, records: list[tuple[bytes, bytes]]) -> float:
@@ -80,20 +93,24 @@ def wait_until_counted(settings: Settings, product_id: str, expected: int, start
             stack.require_job(settings, "the preloaded orders")
             waited = time.monotonic() - started
             if waited > timeout:
-                raise HarnessError(f"drain: after {waited:.0f} s MySQL counts {counted:,} of the {expected:,} "
-                                   f"preloaded orders of product {product_id}")
+                raise HarnessError(
+                    f"drain: after {waited:.0f} s MySQL counts {counted:,} of the {expected:,} "
+                    f"preloaded orders of product {product_id}"
+                )
             if tick():
                 say(f"  drain: {waited:.0f} s, MySQL counts {counted:,} of {expected:,} ({counted / waited:,.0f}/s)")
             time.sleep(0.2)
     if counted > expected:
-        raise HarnessError(f"drain: MySQL counts {counted:,} orders of product {product_id}, "
-                           f"{expected:,} were produced: some were counted twice")
+        raise HarnessError(
+            f"drain: MySQL counts {counted:,} orders of product {product_id}, "
+            f"{expected:,} were produced: some were counted twice"
+        )
     return time.monotonic()
 
 
 def found_in_cassandra(session, order_ids: list[UUID]) -> int:
     select = session.prepare(SELECT)
-    chunks = [(order_ids[i:i + IDS_PER_QUERY],) for i in range(0, len(order_ids), IDS_PER_QUERY)]
+    chunks = [(order_ids[i : i + IDS_PER_QUERY],) for i in range(0, len(order_ids), IDS_PER_QUERY)]
     answers = execute_concurrent_with_args(session, select, chunks, concurrency=16)
     return sum(len(rows.current_rows) for _, rows in answers)
 
@@ -103,14 +120,24 @@ def ceiling(session, rows: list[tuple]) -> dict:
     insert = session.prepare(INSERT)
     failed, started = 0, time.monotonic()
     for i in range(0, len(rows), CEILING_CHUNK):
-        answers = execute_concurrent_with_args(session, insert, rows[i:i + CEILING_CHUNK],
-                                               concurrency=CEILING_CONCURRENCY, raise_on_first_error=False,
-                                               results_generator=True)
+        answers = execute_concurrent_with_args(
+            session,
+            insert,
+            rows[i : i + CEILING_CHUNK],
+            concurrency=CEILING_CONCURRENCY,
+            raise_on_first_error=False,
+            results_generator=True,
+        )
         failed += sum(not success for success, _ in answers)
         say(f"  drain ceiling: {min(i + CEILING_CHUNK, len(rows)):,} of {len(rows):,} rows inserted")
     seconds = time.monotonic() - started
-    return {"orders": len(rows), "failed": failed, "seconds": round(seconds, 3),
-            "concurrency": CEILING_CONCURRENCY, "orders_per_s": (len(rows) - failed) / seconds}
+    return {
+        "orders": len(rows),
+        "failed": failed,
+        "seconds": round(seconds, 3),
+        "concurrency": CEILING_CONCURRENCY,
+        "orders_per_s": (len(rows) - failed) / seconds,
+    }
 
 
 def run(settings: Settings, bench_run: Run) -> dict:
@@ -137,21 +164,30 @@ def run(settings: Settings, bench_run: Run) -> dict:
         if not stack.job_running(settings):
             stack.launcher("up", "spark")
     seconds = done - started
-    say(f"drain: {len(records):,} orders in {seconds:.1f} s from the job's start, {len(records) / seconds:,.0f} "
-        "orders/s; checking Cassandra holds every one")
+    say(
+        f"drain: {len(records):,} orders in {seconds:.1f} s from the job's start, {len(records) / seconds:,.0f} "
+        "orders/s; checking Cassandra holds every one"
+    )
     with stack.cassandra(settings) as session:
         found = found_in_cassandra(session, [row[0] for row in rows])
         if found != len(rows):
-            raise HarnessError(f"drain: MySQL counts all {len(rows):,} orders of product {product_id}, "
-                               f"but Cassandra's orders table holds {found:,} of them")
-        say(f"drain ceiling: the same {len(rows):,} rows inserted by cassandra-driver, {CEILING_CONCURRENCY} "
-            "in flight")
+            raise HarnessError(
+                f"drain: MySQL counts all {len(rows):,} orders of product {product_id}, "
+                f"but Cassandra's orders table holds {found:,} of them"
+            )
+        say(f"drain ceiling: the same {len(rows):,} rows inserted by cassandra-driver, {CEILING_CONCURRENCY} in flight")
         direct = ceiling(session, rows)
     say(f"drain ceiling: {direct['orders_per_s']:,.0f} rows/s ({direct['failed']:,} failed)")
     return {
-        "product_id": product_id, "orders": len(records), "caught_up_s": round(caught_up, 1),
-        "preload_s": round(preloaded, 1), "job_answering_s": round(answered - started, 1),
-        "seconds": round(seconds, 3), "orders_per_s": len(records) / seconds,
-        "orders_per_s_after_answering": len(records) / (done - answered), "cassandra_found": found,
-        "ceiling": direct, "of_ceiling": len(records) / seconds / direct["orders_per_s"],
+        "product_id": product_id,
+        "orders": len(records),
+        "caught_up_s": round(caught_up, 1),
+        "preload_s": round(preloaded, 1),
+        "job_answering_s": round(answered - started, 1),
+        "seconds": round(seconds, 3),
+        "orders_per_s": len(records) / seconds,
+        "orders_per_s_after_answering": len(records) / (done - answered),
+        "cassandra_found": found,
+        "ceiling": direct,
+        "of_ceiling": len(records) / seconds / direct["orders_per_s"],
     }

@@ -28,6 +28,7 @@ arrived (wall clock, time.time()). Meanwhile two threads poll every 100 ms:
 Delays are reported as p50, p95 and max. An accepted order still not found
 120 s after the last request fails the benchmark (exit 1): the pipeline lost it.
 """
+
 import asyncio
 import json
 import queue
@@ -96,9 +97,10 @@ class CassandraWatch(Poller):
             order_id, acked_at = self.accepted.get()
             self.pending[order_id] = acked_at
         ids = list(self.pending)
-        chunks = [(ids[i:i + IDS_PER_QUERY],) for i in range(0, len(ids), IDS_PER_QUERY)]
-        answers = execute_concurrent_with_args(self.session, self.select, chunks, concurrency=8,
-                                               raise_on_first_error=False)
+        chunks = [(ids[i : i + IDS_PER_QUERY],) for i in range(0, len(ids), IDS_PER_QUERY)]
+        answers = execute_concurrent_with_args(
+            self.session, self.select, chunks, concurrency=8, raise_on_first_error=False
+        )
         found_at = time.time()
         for success, rows in answers:
             if success:  # a failed query is simply asked again at the next poll
@@ -148,8 +150,9 @@ def visible_delays(acked: list[float], counts: list[tuple[float, int]]) -> list[
     return delays
 
 
-async def send(settings: Settings, bodies: list[dict], acked: list[float], errors: Counter,
-               cassandra: CassandraWatch | None = None) -> None:
+async def send(
+    settings: Settings, bodies: list[dict], acked: list[float], errors: Counter, cassandra: CassandraWatch | None = None
+) -> None:
     """POST bodies in requests of PER_REQUEST at RATE orders/s; note each accepted order's 202 time."""
     sampled = {body["order_id"] for body in bodies[::SAMPLE_EVERY]} if cassandra else set()
 
@@ -188,6 +191,7 @@ def run(settings: Settings, bench_run: Run) -> dict:
     say("freshness: waiting until the Spark job has caught up with the orders topic")
     caught_up = stack.wait_until_job_caught_up(settings, bench_run.product_id("freshness-sync"))
     say(f"freshness: caught up after {caught_up:.1f} s")
+
     def at_rate(product_id: str, full_seconds: float, minimum: float) -> list[dict]:
         return orders.bodies(product_id, max(PER_REQUEST, round(RATE * bench_run.seconds(full_seconds, minimum))))
 
@@ -202,21 +206,28 @@ def run(settings: Settings, bench_run: Run) -> dict:
         cassandra.start()
         mysql.start()
         try:
-            say(f"freshness: {len(bodies):,} orders at {RATE} orders/s, {PER_REQUEST} a request, "
-                f"1 in {SAMPLE_EVERY} looked up in Cassandra")
+            say(
+                f"freshness: {len(bodies):,} orders at {RATE} orders/s, {PER_REQUEST} a request, "
+                f"1 in {SAMPLE_EVERY} looked up in Cassandra"
+            )
             started = time.monotonic()
             asyncio.run(send(settings, bodies, acked, errors, cassandra))
             sending = time.monotonic() - started
-            say(f"freshness: {len(acked):,} of {len(bodies):,} accepted in {sending:.1f} s"
-                + (f"; errors {dict(errors)}" if errors else "") + "; waiting for the last ones downstream")
+            say(
+                f"freshness: {len(acked):,} of {len(bodies):,} accepted in {sending:.1f} s"
+                + (f"; errors {dict(errors)}" if errors else "")
+                + "; waiting for the last ones downstream"
+            )
             tick = Every(5)
             deadline = time.monotonic() + TIMEOUT_S
             while (cassandra.missing() or mysql.counted() < len(acked)) and time.monotonic() < deadline:
                 stack.require_job(settings, "the freshness orders")
                 time.sleep(POLL_S)
                 if tick():
-                    say(f"  freshness: {cassandra.missing():,} sampled orders not yet in Cassandra, "
-                        f"{len(acked) - mysql.counted():,} not yet counted in MySQL")
+                    say(
+                        f"  freshness: {cassandra.missing():,} sampled orders not yet in Cassandra, "
+                        f"{len(acked) - mysql.counted():,} not yet counted in MySQL"
+                    )
         finally:
             cassandra.stop()
             mysql.stop()
@@ -225,11 +236,17 @@ def run(settings: Settings, bench_run: Run) -> dict:
         raise HarnessError(
             f"freshness: {TIMEOUT_S:.0f} s after the last request, {cassandra.missing():,} of {sampled:,} sampled "
             f"accepted orders were not in Cassandra and MySQL counted {mysql.counted():,} of the {len(acked):,} "
-            f"accepted orders of product {product_id}")
+            f"accepted orders of product {product_id}"
+        )
     mysql_delays = visible_delays(acked, mysql.counts)
     result = {
-        "product_id": product_id, "rate": RATE, "per_request": PER_REQUEST, "orders": len(bodies),
-        "accepted": len(acked), "errors": dict(errors), "seconds": round(sending, 3),
+        "product_id": product_id,
+        "rate": RATE,
+        "per_request": PER_REQUEST,
+        "orders": len(bodies),
+        "accepted": len(acked),
+        "errors": dict(errors),
+        "seconds": round(sending, 3),
         "caught_up_s": round(caught_up, 1),
         "cassandra": {"orders": sampled, "found": len(cassandra.delays), "delay_s": distribution(cassandra.delays)},
         "mysql": {"orders": len(acked), "counted": mysql.counted(), "delay_s": distribution(mysql_delays)},

@@ -33,6 +33,7 @@ then flushed. The stream, started again, takes them as client retries of
 those orders: Cassandra rewrites the same rows, and MySQL drops them as
 repeats, so counts of the ingest product are not checked downstream.
 """
+
 import asyncio
 import json
 import shutil
@@ -144,8 +145,9 @@ async def post(client: aiohttp.ClientSession, path: str, body: bytes, size: int,
         tally.errors["refused within a 202 batch"] += size - accepted
 
 
-async def closed_loop(client: aiohttp.ClientSession, step: Step, payloads: list[tuple[bytes, int]],
-                      tally: Tally) -> None:
+async def closed_loop(
+    client: aiohttp.ClientSession, step: Step, payloads: list[tuple[bytes, int]], tally: Tally
+) -> None:
     remaining = iter(payloads)  # shared: each connection takes the next request as soon as it is free
 
     async def connection() -> None:
@@ -155,8 +157,7 @@ async def closed_loop(client: aiohttp.ClientSession, step: Step, payloads: list[
     await asyncio.gather(*(connection() for _ in range(step.connections)))
 
 
-async def open_loop(client: aiohttp.ClientSession, step: Step, payloads: list[tuple[bytes, int]],
-                    tally: Tally) -> None:
+async def open_loop(client: aiohttp.ClientSession, step: Step, payloads: list[tuple[bytes, int]], tally: Tally) -> None:
     interval = step.per_request / step.rate
     started, in_flight = time.perf_counter(), []
     for n, (body, size) in enumerate(payloads):
@@ -172,8 +173,10 @@ async def show_progress(step: Step, tally: Tally) -> None:
         await asyncio.sleep(0.5)
         if tick():
             seconds = time.monotonic() - started
-            say(f"  {step.label}: {seconds:.0f} s, {tally.answered:,} of {tally.orders:,} orders answered "
-                f"({tally.answered / seconds:,.0f}/s)")
+            say(
+                f"  {step.label}: {seconds:.0f} s, {tally.answered:,} of {tally.orders:,} orders answered "
+                f"({tally.answered / seconds:,.0f}/s)"
+            )
 
 
 async def send(settings: Settings, step: Step, payloads: list[tuple[bytes, int]]) -> Tally:
@@ -195,29 +198,63 @@ def wrk_closed_loop(settings: Settings, step: Step, body: dict, seconds: float) 
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(WRK_SCRIPT % {"key": settings.api_key_list[0], "template": template})
         script.flush()
-        done = subprocess.run([WRK, "--threads", "1", "--connections", str(step.connections), "--duration",
-                               f"{seconds:.0f}s", "--timeout", "30s", "--script", script.name,
-                               f"{settings.api_url}{step.path}"], capture_output=True, text=True, timeout=seconds + 60)
+        done = subprocess.run(
+            [
+                WRK,
+                "--threads",
+                "1",
+                "--connections",
+                str(step.connections),
+                "--duration",
+                f"{seconds:.0f}s",
+                "--timeout",
+                "30s",
+                "--script",
+                script.name,
+                f"{settings.api_url}{step.path}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
     if done.returncode:
         raise HarnessError(f"ingest {step.label}: wrk failed: {done.stderr.strip() or done.stdout.strip()}")
     counts = json.loads(done.stdout.strip().splitlines()[-1])
     answered, elapsed = counts["requests"], counts["duration_us"] / 1e6
-    errors = {name: counts[key] for name, key in (("HTTP 4xx/5xx", "refused"), ("socket errors", "socket_errors"))
-              if counts[key]}
+    errors = {
+        name: counts[key]
+        for name, key in (("HTTP 4xx/5xx", "refused"), ("socket errors", "socket_errors"))
+        if counts[key]
+    }
     accepted = answered - counts["refused"]
     return {
-        "path": step.path, "per_request": 1, "connections": step.connections, "rate": None, "client": "wrk",
-        "orders": answered + counts["socket_errors"], "accepted": accepted, "requests": answered, "errors": errors,
-        "seconds": round(elapsed, 3), "orders_per_s": accepted / elapsed,
+        "path": step.path,
+        "per_request": 1,
+        "connections": step.connections,
+        "rate": None,
+        "client": "wrk",
+        "orders": answered + counts["socket_errors"],
+        "accepted": accepted,
+        "requests": answered,
+        "errors": errors,
+        "seconds": round(elapsed, 3),
+        "orders_per_s": accepted / elapsed,
         "latency_ms": {name: counts[name] / 1000 for name in ("p50", "p95", "p99", "max")},
     }
 
 
 def step_result(step: Step, tally: Tally) -> dict:
     return {
-        "path": step.path, "per_request": step.per_request, "connections": step.connections,
-        "rate": step.rate or None, "client": "aiohttp", "orders": tally.orders, "accepted": tally.accepted, "requests": tally.requests,
-        "errors": dict(tally.errors), "seconds": round(tally.seconds, 3),
+        "path": step.path,
+        "per_request": step.per_request,
+        "connections": step.connections,
+        "rate": step.rate or None,
+        "client": "aiohttp",
+        "orders": tally.orders,
+        "accepted": tally.accepted,
+        "requests": tally.requests,
+        "errors": dict(tally.errors),
+        "seconds": round(tally.seconds, 3),
         "orders_per_s": tally.accepted / tally.seconds,
         "latency_ms": {name: 1000 * value for name, value in distribution(tally.latencies).items()},
     }
@@ -234,8 +271,12 @@ def ceiling(settings: Settings, records: list[tuple[bytes, bytes]]) -> dict:
     seconds = time.perf_counter() - started
     if failed == len(rest):
         raise HarnessError(f"ingest ceiling: Kafka acknowledged none of {len(rest):,} records")
-    return {"orders": len(rest), "failed": failed, "seconds": round(seconds, 3),
-            "orders_per_s": (len(rest) - failed) / seconds}
+    return {
+        "orders": len(rest),
+        "failed": failed,
+        "seconds": round(seconds, 3),
+        "orders_per_s": (len(rest) - failed) / seconds,
+    }
 
 
 def run(settings: Settings, bench_run: Run) -> dict:
@@ -263,21 +304,27 @@ def measure(settings: Settings, bench_run: Run) -> dict:
             bodies = orders.bodies(product_id, step.count(bench_run))
             payloads = orders.requests(bodies, step.per_request)
             how = f"at {step.rate:,.0f} orders/s" if step.rate else "closed loop"
-            say(f"ingest {step.label}: {len(bodies):,} orders in {len(payloads):,} requests to {step.path}, {how}, "
-                f"at most {step.connections} in flight")
+            say(
+                f"ingest {step.label}: {len(bodies):,} orders in {len(payloads):,} requests to {step.path}, {how}, "
+                f"at most {step.connections} in flight"
+            )
             tally = asyncio.run(send(settings, step, payloads))
             steps[step.name] = result = step_result(step, tally)
             if step.name == CEILING_SOURCE:
                 ceiling_bodies = bodies
         errors = f"; errors {result['errors']}" if result["errors"] else ""
-        say(f"ingest {step.label}: {result['accepted']:,} of {result['orders']:,} accepted in {result['seconds']:.1f} s, "
-            f"{result['orders_per_s']:,.0f} orders/s, p99 {result['latency_ms']['p99']:.1f} ms{errors}")
-    records = orders.records(ceiling_bodies[:bench_run.count(CEILING_ORDERS, minimum=1_000)])
+        say(
+            f"ingest {step.label}: {result['accepted']:,} of {result['orders']:,} accepted in {result['seconds']:.1f} s, "
+            f"{result['orders_per_s']:,.0f} orders/s, p99 {result['latency_ms']['p99']:.1f} ms{errors}"
+        )
+    records = orders.records(ceiling_bodies[: bench_run.count(CEILING_ORDERS, minimum=1_000)])
     say(f"ingest ceiling: {len(records):,} of those orders' records straight to Kafka with the API's producer settings")
     direct = ceiling(settings, records)
     say(f"ingest ceiling: {direct['orders_per_s']:,.0f} orders/s acknowledged ({direct['failed']:,} failed)")
     return {
-        "product_id": product_id, "steps": steps, "ceiling": direct,
+        "product_id": product_id,
+        "steps": steps,
+        "ceiling": direct,
         "single_of_ceiling": steps["single_closed_loop"]["orders_per_s"] / direct["orders_per_s"],
         "batch_of_ceiling": steps["batch_closed_loop"]["orders_per_s"] / direct["orders_per_s"],
     }

@@ -15,6 +15,7 @@ its Python processes (the driver's Python and the pyspark workers), each
 also reported alone. Pages shared by forked processes count once per process, so a sum
 can exceed what the machine lost.
 """
+
 import threading
 from pathlib import Path
 
@@ -25,9 +26,14 @@ from pipeline.stack.services import services
 INTERVAL_S = 0.5
 MB = 1_000_000
 DESCRIPTIONS = {
-    "kafka": "Kafka broker", "cassandra": "Cassandra", "mysql": "MariaDB", "superset": "Superset",
-    "api": "ingest API", "spark": "Spark job (driver JVM + Python)",
-    "spark_jvm": "Spark driver JVM", "spark_python": "Spark Python (driver + workers)",
+    "kafka": "Kafka broker",
+    "cassandra": "Cassandra",
+    "mysql": "MariaDB",
+    "superset": "Superset",
+    "api": "ingest API",
+    "spark": "Spark job (driver JVM + Python)",
+    "spark_jvm": "Spark driver JVM",
+    "spark_python": "Spark Python (driver + workers)",
 }
 
 
@@ -76,8 +82,9 @@ class MemorySampler:
             # Python ones: a process the JVM is spawning (Hadoop's chmod) shows all the JVM's
             # pages until it execs, and counting it had doubled the JVM in some samples.
             jvms = processes.children(pid)
-            pythons = [child for jvm in jvms for child in processes.children(jvm)
-                       if "python" in processes.command_line(child)]
+            pythons = [
+                child for jvm in jvms for child in processes.children(jvm) if "python" in processes.command_line(child)
+            ]
             jvm_bytes, python_bytes = sum(map(resident_bytes, jvms)), sum(map(tree_bytes, pythons))
             self.keep("spark_jvm", jvm_bytes)
             self.keep("spark_python", python_bytes)
@@ -90,5 +97,8 @@ class MemorySampler:
         """Stop sampling; each service's peak in MB (10^6 bytes), in DESCRIPTIONS' order."""
         self.stopped.set()
         self.thread.join()
-        return {name: {"what": what, "peak_mb": round(self.peaks[name] / MB, 1)}
-                for name, what in DESCRIPTIONS.items() if name in self.peaks}
+        return {
+            name: {"what": what, "peak_mb": round(self.peaks[name] / MB, 1)}
+            for name, what in DESCRIPTIONS.items()
+            if name in self.peaks
+        }

@@ -4,10 +4,11 @@ Every phase gives its orders the product_id `bench-<phase>-<run id>`, so
 MySQL's `product_sales_by_minute` counts exactly that phase's orders of this
 run. Orders are built and encoded before any clock starts.
 """
+
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipeline.contract import Order
 from pipeline.simulate import OrderGenerator
@@ -26,7 +27,7 @@ class Run:
 
     @classmethod
     def starting_now(cls, scale: float) -> "Run":
-        return cls(datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"), scale)
+        return cls(datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"), scale)
 
     def count(self, full: int, minimum: int) -> int:
         """A count of the full-size run, scaled, never below minimum."""
@@ -50,8 +51,10 @@ def requests(bodies: list[dict], per_request: int) -> list[tuple[bytes, int]]:
     """(request body, orders in it): an order each for POST /orders (per_request 1), else arrays of per_request."""
     if per_request == 1:
         return [(json.dumps(body).encode(), 1) for body in bodies]
-    return [(json.dumps(bodies[i:i + per_request]).encode(), len(bodies[i:i + per_request]))
-            for i in range(0, len(bodies), per_request)]
+    return [
+        (json.dumps(bodies[i : i + per_request]).encode(), len(bodies[i : i + per_request]))
+        for i in range(0, len(bodies), per_request)
+    ]
 
 
 def records(bodies: list[dict]) -> list[tuple[bytes, bytes]]:

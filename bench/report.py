@@ -1,4 +1,5 @@
 """What the benchmark prints and writes: progress lines, the table judged against the targets, the JSON file."""
+
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -48,8 +49,12 @@ class Every:
 
 def distribution(values: list[float]) -> dict[str, float]:
     """Nearest-rank p50, p95, p99 and the maximum of values (all 0 when empty)."""
-    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99),
-            "max": max(values, default=0.0)}
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values, default=0.0),
+    }
 
 
 @dataclass(frozen=True)
@@ -85,19 +90,33 @@ def ingest_rows(ingest: dict) -> list[Row]:
         return f"{rate(step['orders_per_s'])}; {latency(step['latency_ms'])}{not_accepted(step)}"
 
     return [
-        Row(f"ingest single, closed loop, {single['connections']} connections", measured(single),
-            direct, f"{ingest['single_of_ceiling']:.2f}", f">= {target.single_orders_per_s:,} orders/s",
-            single["orders_per_s"] >= target.single_orders_per_s),
-        Row(f"ingest single, open loop at {single_open['rate']:,.0f}/s", measured(single_open),
+        Row(
+            f"ingest single, closed loop, {single['connections']} connections",
+            measured(single),
+            direct,
+            f"{ingest['single_of_ceiling']:.2f}",
+            f">= {target.single_orders_per_s:,} orders/s",
+            single["orders_per_s"] >= target.single_orders_per_s,
+        ),
+        Row(
+            f"ingest single, open loop at {single_open['rate']:,.0f}/s",
+            measured(single_open),
             target=f"p99 < {target.single_open_loop_p99_ms} ms",
-            met=single_open["latency_ms"]["p99"] < target.single_open_loop_p99_ms),
-        Row(f"ingest batch of {batch['per_request']}, closed loop, {batch['connections']} in flight", measured(batch),
-            direct, f"{ingest['batch_of_ceiling']:.2f}",
+            met=single_open["latency_ms"]["p99"] < target.single_open_loop_p99_ms,
+        ),
+        Row(
+            f"ingest batch of {batch['per_request']}, closed loop, {batch['connections']} in flight",
+            measured(batch),
+            direct,
+            f"{ingest['batch_of_ceiling']:.2f}",
             f">= {target.batch_orders_per_s:,} orders/s, ratio >= {target.batch_of_ceiling:.2f}",
             batch["orders_per_s"] >= target.batch_orders_per_s
-            and ingest["batch_of_ceiling"] >= target.batch_of_ceiling),
-        Row(f"ingest batch of {batch_open['per_request']}, open loop at {batch_open['rate']:,.0f}/s",
-            measured(batch_open)),
+            and ingest["batch_of_ceiling"] >= target.batch_of_ceiling,
+        ),
+        Row(
+            f"ingest batch of {batch_open['per_request']}, open loop at {batch_open['rate']:,.0f}/s",
+            measured(batch_open),
+        ),
     ]
 
 
@@ -109,25 +128,34 @@ def freshness_rows(freshness: dict) -> list[Row]:
     cassandra, mysql, target = freshness["cassandra"], freshness["mysql"], TARGETS
     at = f"at {freshness['rate']:,.0f} orders/s"
     return [
-        Row(f"freshness 202 -> Cassandra row, {at} ({cassandra['orders']:,} sampled)", delays(cassandra["delay_s"]),
+        Row(
+            f"freshness 202 -> Cassandra row, {at} ({cassandra['orders']:,} sampled)",
+            delays(cassandra["delay_s"]),
             target=f"p95 < {target.freshness_cassandra_p95_s} s",
-            met=cassandra["delay_s"]["p95"] < target.freshness_cassandra_p95_s),
-        Row(f"freshness 202 -> MySQL window, {at} ({mysql['orders']:,} orders)", delays(mysql["delay_s"]),
+            met=cassandra["delay_s"]["p95"] < target.freshness_cassandra_p95_s,
+        ),
+        Row(
+            f"freshness 202 -> MySQL window, {at} ({mysql['orders']:,} orders)",
+            delays(mysql["delay_s"]),
             target=f"p95 < {target.freshness_mysql_p95_s} s",
-            met=mysql["delay_s"]["p95"] < target.freshness_mysql_p95_s),
+            met=mysql["delay_s"]["p95"] < target.freshness_mysql_p95_s,
+        ),
     ]
 
 
 def drain_rows(drain: dict) -> list[Row]:
     ceiling, target = drain["ceiling"], TARGETS
-    return [Row(
-        f"drain {drain['orders']:,} preloaded orders into both stores",
-        f"{rate(drain['orders_per_s'])} ({drain['seconds']:.1f} s from job start; "
-        f"{rate(drain['orders_per_s_after_answering'])} after it answered)",
-        f"{rate(ceiling['orders_per_s'])} cassandra-driver inserts", f"{drain['of_ceiling']:.2f}",
-        f">= {target.drain_orders_per_s:,} orders/s, ratio >= {target.drain_of_ceiling:.2f}",
-        drain["orders_per_s"] >= target.drain_orders_per_s and drain["of_ceiling"] >= target.drain_of_ceiling,
-    )]
+    return [
+        Row(
+            f"drain {drain['orders']:,} preloaded orders into both stores",
+            f"{rate(drain['orders_per_s'])} ({drain['seconds']:.1f} s from job start; "
+            f"{rate(drain['orders_per_s_after_answering'])} after it answered)",
+            f"{rate(ceiling['orders_per_s'])} cassandra-driver inserts",
+            f"{drain['of_ceiling']:.2f}",
+            f">= {target.drain_orders_per_s:,} orders/s, ratio >= {target.drain_of_ceiling:.2f}",
+            drain["orders_per_s"] >= target.drain_orders_per_s and drain["of_ceiling"] >= target.drain_of_ceiling,
+        )
+    ]
 
 
 def memory_rows(memory: dict[str, dict]) -> list[Row]:
@@ -135,9 +163,14 @@ def memory_rows(memory: dict[str, dict]) -> list[Row]:
     rows = []
     for name, peak in memory.items():
         limit = limits.get(name)
-        rows.append(Row(f"peak resident memory: {peak['what']}", f"{peak['peak_mb']:,.0f} MB",
-                        target=f"< {limit:,} MB" if limit else "",
-                        met=peak["peak_mb"] < limit if limit else None))
+        rows.append(
+            Row(
+                f"peak resident memory: {peak['what']}",
+                f"{peak['peak_mb']:,.0f} MB",
+                target=f"< {limit:,} MB" if limit else "",
+                met=peak["peak_mb"] < limit if limit else None,
+            )
+        )
     return rows
 
 
@@ -151,8 +184,10 @@ def rows(results: dict) -> list[Row]:
 
 def render(table: list[Row]) -> str:
     """A Markdown table, padded to line up in a terminal."""
-    cells = [COLUMNS] + [(r.measure, r.result, r.ceiling, r.ratio, r.target,
-                          "" if r.met is None else "yes" if r.met else "NO") for r in table]
+    cells = [COLUMNS] + [
+        (r.measure, r.result, r.ceiling, r.ratio, r.target, "" if r.met is None else "yes" if r.met else "NO")
+        for r in table
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
     lines = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")

@@ -2,11 +2,12 @@
 
 Every address and password comes from pipeline.settings (`.env`).
 """
+
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import pymysql
 from cassandra.cluster import Cluster, Session
@@ -49,23 +50,30 @@ def job_running(settings: Settings) -> bool:
 def require_job(settings: Settings, waiting_for: str) -> None:
     """HarnessError unless the Spark job runs: waiting for it would only time out."""
     if not job_running(settings):
-        raise HarnessError(f"the Spark job stopped while waiting for {waiting_for}; "
-                           f"read {spark_job(settings).log_file(settings)}")
+        raise HarnessError(
+            f"the Spark job stopped while waiting for {waiting_for}; read {spark_job(settings).log_file(settings)}"
+        )
 
 
 def launcher(*args: str) -> None:
     """`python -m pipeline.stack ARGS`, as `make` runs it; HarnessError with its output if it fails."""
-    done = subprocess.run([sys.executable, "-m", "pipeline.stack", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.stack", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
     if done.returncode:
         raise HarnessError(f"`python -m pipeline.stack {' '.join(args)}` failed:\n{done.stdout}{done.stderr}")
 
 
 def mysql(settings: Settings) -> pymysql.Connection:
     """The pipeline's MySQL account, autocommit: every query sees the newest committed batch."""
-    return pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
-                           password=settings.mysql_password.get_secret_value(), database=settings.mysql_database,
-                           autocommit=True)
+    return pymysql.connect(
+        host=settings.mysql_host,
+        port=settings.mysql_port,
+        user=settings.mysql_user,
+        password=settings.mysql_password.get_secret_value(),
+        database=settings.mysql_database,
+        autocommit=True,
+    )
 
 
 def product_orders(connection: pymysql.Connection, product_id: str) -> int:
@@ -89,8 +97,9 @@ def kafka_producer(settings: Settings, **overrides: object) -> Producer:
     return Producer({**producer_config(settings), **overrides})
 
 
-def produce_all(producer: Producer, topic: str, records: list[tuple[bytes, bytes]],
-                progress: Callable[[int], None] | None = None) -> int:
+def produce_all(
+    producer: Producer, topic: str, records: list[tuple[bytes, bytes]], progress: Callable[[int], None] | None = None
+) -> int:
     """Produce every (key, value) record and wait for all acknowledgements; how many failed."""
     failed = 0
 
@@ -130,8 +139,10 @@ def wait_until_job_caught_up(settings: Settings, product_id: str) -> float:
             require_job(settings, "it to catch up")
             waited = time.monotonic() - started
             if waited > CATCH_UP_TIMEOUT:
-                raise HarnessError(f"the Spark job did not catch up with `{topic}` within "
-                                   f"{CATCH_UP_TIMEOUT:.0f} s; read {spark_job(settings).log_file(settings)}")
+                raise HarnessError(
+                    f"the Spark job did not catch up with `{topic}` within "
+                    f"{CATCH_UP_TIMEOUT:.0f} s; read {spark_job(settings).log_file(settings)}"
+                )
             if tick():
                 with connection.cursor() as cursor:
                     cursor.execute(LAST_BATCH)

@@ -9,6 +9,7 @@ for anything wrong with the request. Bodies are parsed here rather than by
 FastAPI so that size, media type, JSON and per-item errors each get their own
 status, and JSON numbers become Decimals, never floats.
 """
+
 import asyncio
 import hmac
 from contextlib import asynccontextmanager
@@ -78,8 +79,9 @@ async def produce(request: Request, orders: list[Order]) -> None:
         await request.app.state.producer.send([order.record() for order in orders])
     except KafkaUnavailable as error:
         settings = request.app.state.settings
-        raise ApiError(503, "kafka", f"not available, retry later ({error})",
-                       {"Retry-After": str(settings.retry_after_seconds)}) from None
+        raise ApiError(
+            503, "kafka", f"not available, retry later ({error})", {"Retry-After": str(settings.retry_after_seconds)}
+        ) from None
     PRODUCED.inc(len(orders))
 
 
@@ -106,11 +108,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = {"errors": [{"field": error.field, "reason": error.reason}]}
         return JSONResponse(body, status_code=error.status, headers=error.headers)
 
-    order_body = {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/Order"}}}}}
-    batch_body = {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"type": "array", "maxItems": settings.max_batch_orders,
-                   "items": {"$ref": "#/components/schemas/Order"}}}}}}
+    order_body = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Order"}}},
+        }
+    }
+    batch_body = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "maxItems": settings.max_batch_orders,
+                        "items": {"$ref": "#/components/schemas/Order"},
+                    }
+                }
+            },
+        }
+    }
 
     @app.post("/orders", status_code=202, openapi_extra=order_body)
     async def post_order(request: Request) -> JSONResponse:
@@ -136,8 +153,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             result = validate(item)
             if isinstance(result, Order) and result.order_id in first_index:
                 REJECTED.labels("duplicate_order_id").inc()
-                result = [{"field": "order_id", "reason": f"same order_id as item {first_index[result.order_id]}",
-                           "type": "duplicate_order_id"}]
+                result = [
+                    {
+                        "field": "order_id",
+                        "reason": f"same order_id as item {first_index[result.order_id]}",
+                        "type": "duplicate_order_id",
+                    }
+                ]
             if isinstance(result, Order):
                 first_index[result.order_id] = index
                 orders.append(result)
@@ -159,8 +181,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Kafka answers and the orders topic exists."""
         if await asyncio.to_thread(request.app.state.producer.ready):
             return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "kafka unavailable"}, status_code=503,
-                            headers={"Retry-After": str(settings.retry_after_seconds)})
+        return JSONResponse(
+            {"status": "kafka unavailable"}, status_code=503, headers={"Retry-After": str(settings.retry_after_seconds)}
+        )
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:

@@ -1,4 +1,5 @@
 """Prometheus metrics and one structured log line per request (never an order body)."""
+
 import json
 import logging
 import time
@@ -7,7 +8,9 @@ from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter("ingest_requests_total", "HTTP requests by route and status.", ["route", "status"])
 LATENCY = Histogram(
-    "ingest_request_duration_seconds", "Request latency by route.", ["route"],
+    "ingest_request_duration_seconds",
+    "Request latency by route.",
+    ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 PRODUCED = Counter("ingest_orders_produced_total", "Orders acknowledged by Kafka.")
@@ -54,6 +57,14 @@ class ObserveRequests:
             route = getattr(scope.get("route"), "path", None) or ("unmatched" if status == 404 else scope["path"])
             REQUESTS.labels(route, str(status)).inc()
             LATENCY.labels(route).observe(seconds)
-            log.info("request", extra={"fields": {
-                "method": scope["method"], "route": route, "status": status, "ms": round(seconds * 1000, 2),
-            }})
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status,
+                        "ms": round(seconds * 1000, 2),
+                    }
+                },
+            )

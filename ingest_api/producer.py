@@ -6,6 +6,7 @@ every record it produced was acknowledged by all in-sync replicas (acks=all)
 or failed. A broker that does not answer within message.timeout.ms fails the
 request, so the API can answer 503 instead of hanging.
 """
+
 import asyncio
 import threading
 

@@ -5,15 +5,25 @@ Spark schema, the Cassandra and MySQL columns, the load generator and the
 tests derive from these fields (tests/unit/test_contract_drift.py fails when
 a schema file drifts from them). Money is Decimal, never float.
 """
+
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 from uuid import UUID, uuid4
 
-from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError, ValidationInfo,
-                      field_validator, model_validator)
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_extra_types.currency_code import ISO4217
 
 from pipeline.settings import get_contract_settings
@@ -22,7 +32,7 @@ CENT = Decimal("0.01")
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 # Earliest created_at: the Unix epoch, where Kafka timestamps and the stream's windows begin
 # (and well inside the range of pandas, which the stream converts through).
-MIN_CREATED_AT = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MIN_CREATED_AT = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_QUANTITY = 10_000
 PRODUCT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -51,7 +61,7 @@ def _default_unit_price() -> Decimal:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Order(BaseModel):
@@ -93,7 +103,7 @@ class Order(BaseModel):
         received_at = (info.context or {}).get("received_at") or _now()
         if created_at - received_at > MAX_FUTURE_SKEW:
             raise ValueError(f"must not be more than {MAX_FUTURE_SKEW.seconds // 60} minutes in the future")
-        return created_at.astimezone(timezone.utc)
+        return created_at.astimezone(UTC)
 
     @field_validator("total")
     @classmethod

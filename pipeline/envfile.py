@@ -5,6 +5,7 @@ later, append the settings a newer `.env.example` added (values already in
 Standard library only: it runs before the virtualenv exists.
 Usage: python3 -m pipeline.envfile
 """
+
 import re
 import secrets
 import sys

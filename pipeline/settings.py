@@ -3,6 +3,7 @@
 Environment variables win over `.env`, so a test or a user can override one
 value without editing the file: `MYSQL_PORT=3307 make up`.
 """
+
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class ContractSettings(BaseSettings):
     """What the order contract reads, alone: Spark executors validate orders with it
     and hold no secrets (spark_jobs/run.sh passes these as spark.executorEnv)."""
+
     model_config = SettingsConfigDict(env_file=REPO_ROOT / ".env", extra="ignore")
 
     default_unit_price: Decimal = Decimal("300.00")

@@ -13,6 +13,7 @@ or no answer in 30 s) the same body, with the same order_ids, is sent again
 after Retry-After (1 s after no answer). The exit code is 1 when a valid order was not accepted, an
 invalid one was, or a request got an unexpected status.
 """
+
 import argparse
 import asyncio
 import contextlib
@@ -25,7 +26,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -39,16 +40,46 @@ from pipeline.settings import Settings, get_settings
 
 # (product_id, unit price); earlier entries are more popular.
 PRODUCTS = [
-    ("burger_classic", "8.90"), ("pizza_margherita", "11.50"), ("fries_large", "3.90"), ("cola_05l", "2.50"),
-    ("chicken_wrap", "7.40"), ("caesar_salad", "9.80"), ("pizza_pepperoni", "12.90"), ("burger_cheese", "9.60"),
-    ("iced_tea", "2.90"), ("nuggets_9", "5.70"), ("veggie_bowl", "10.40"), ("sushi_set_12", "18.90"),
-    ("ramen_tonkotsu", "13.50"), ("pad_thai", "11.90"), ("falafel_plate", "9.20"), ("lasagne", "12.40"),
-    ("tiramisu", "5.90"), ("cheesecake", "5.50"), ("espresso", "2.20"), ("cappuccino", "3.40"),
-    ("fish_and_chips", "13.90"), ("steak_frites", "24.50"), ("tacos_3", "9.90"), ("burrito_beef", "10.90"),
-    ("poke_salmon", "14.20"), ("kebab_plate", "11.20"), ("soup_of_the_day", "6.50"), ("club_sandwich", "8.70"),
-    ("brownie", "3.80"), ("lemonade", "3.20"), ("pho_bo", "12.70"), ("butter_chicken", "13.20"),
-    ("mac_and_cheese", "8.20"), ("hot_dog", "4.90"), ("onion_rings", "4.20"), ("milkshake_vanilla", "4.80"),
-    ("greek_gyros", "10.60"), ("bagel_salmon", "7.90"), ("churros", "4.50"), ("family_bucket_12", "29.90"),
+    ("burger_classic", "8.90"),
+    ("pizza_margherita", "11.50"),
+    ("fries_large", "3.90"),
+    ("cola_05l", "2.50"),
+    ("chicken_wrap", "7.40"),
+    ("caesar_salad", "9.80"),
+    ("pizza_pepperoni", "12.90"),
+    ("burger_cheese", "9.60"),
+    ("iced_tea", "2.90"),
+    ("nuggets_9", "5.70"),
+    ("veggie_bowl", "10.40"),
+    ("sushi_set_12", "18.90"),
+    ("ramen_tonkotsu", "13.50"),
+    ("pad_thai", "11.90"),
+    ("falafel_plate", "9.20"),
+    ("lasagne", "12.40"),
+    ("tiramisu", "5.90"),
+    ("cheesecake", "5.50"),
+    ("espresso", "2.20"),
+    ("cappuccino", "3.40"),
+    ("fish_and_chips", "13.90"),
+    ("steak_frites", "24.50"),
+    ("tacos_3", "9.90"),
+    ("burrito_beef", "10.90"),
+    ("poke_salmon", "14.20"),
+    ("kebab_plate", "11.20"),
+    ("soup_of_the_day", "6.50"),
+    ("club_sandwich", "8.70"),
+    ("brownie", "3.80"),
+    ("lemonade", "3.20"),
+    ("pho_bo", "12.70"),
+    ("butter_chicken", "13.20"),
+    ("mac_and_cheese", "8.20"),
+    ("hot_dog", "4.90"),
+    ("onion_rings", "4.20"),
+    ("milkshake_vanilla", "4.80"),
+    ("greek_gyros", "10.60"),
+    ("bagel_salmon", "7.90"),
+    ("churros", "4.50"),
+    ("family_bucket_12", "29.90"),
 ]
 QUANTITIES, QUANTITY_WEIGHTS = [1, 2, 3, 4, 5, 8, 12, 40], [50, 24, 11, 6, 4, 2, 2, 1]
 CURRENCIES, CURRENCY_WEIGHTS = ["USD", "EUR", "GBP", "CAD"], [90, 6, 3, 1]
@@ -62,7 +93,7 @@ BREAKERS = [
     lambda order, rng: order.update(source="Drive Through"),
     lambda order, rng: order.update(coupon="FREE"),
     lambda order, rng: order.update(total="0.01"),
-    lambda order, rng: order.update(created_at=(datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()),
+    lambda order, rng: order.update(created_at=(datetime.now(UTC) + timedelta(hours=1)).isoformat()),
     lambda order, rng: order.update(currency="ABC"),
     lambda order, rng: order.update(unit_price="1.999"),
     lambda order, rng: order.update(customer_id=str(order["customer_id"])),
@@ -105,7 +136,7 @@ class OrderGenerator:
             unit_price=Decimal(price),
             currency=rng.choices(CURRENCIES, weights=CURRENCY_WEIGHTS)[0],
             payment_method=None if rng.random() < 0.1 else rng.choice(list(PaymentMethod)),
-            created_at=datetime.now(timezone.utc) - timedelta(seconds=lag),
+            created_at=datetime.now(UTC) - timedelta(seconds=lag),
         )
         body = order.model_dump(mode="json", exclude_none=True)
         if rng.random() < 0.5:  # clients may leave the total to the server; when sent, the API checks it
@@ -156,18 +187,20 @@ class Tally:
 
     def summary(self) -> str:
         ms = [1000 * s for s in self.latencies]
-        return "\n".join([
-            f"sent       {self.sent} orders ({self.sent_valid} valid, {self.sent_invalid} invalid) in "
-            f"{self.seconds:.1f} s: {self.sent / max(self.seconds, 1e-9):.1f} orders/s",
-            f"accepted   {self.accepted} ({self.accepted_invalid} of them invalid: unexpected)",
-            f"rejected   {self.rejected} ({self.rejected_invalid} invalid as intended, "
-            f"{self.rejected_valid} valid: unexpected)",
-            f"unexpected statuses {dict(self.unexpected) or 'none'}; {self.given_up} orders given up after retries",
-            f"retries    {self.retries} ({self.network_errors} network errors)",
-            f"latency    ms over {len(ms)} requests: p50 {percentile(ms, 50):.1f} p95 {percentile(ms, 95):.1f} "
-            f"p99 {percentile(ms, 99):.1f} max {max(ms, default=0):.1f}",
-            f"seed       {self.seed}",
-        ])
+        return "\n".join(
+            [
+                f"sent       {self.sent} orders ({self.sent_valid} valid, {self.sent_invalid} invalid) in "
+                f"{self.seconds:.1f} s: {self.sent / max(self.seconds, 1e-9):.1f} orders/s",
+                f"accepted   {self.accepted} ({self.accepted_invalid} of them invalid: unexpected)",
+                f"rejected   {self.rejected} ({self.rejected_invalid} invalid as intended, "
+                f"{self.rejected_valid} valid: unexpected)",
+                f"unexpected statuses {dict(self.unexpected) or 'none'}; {self.given_up} orders given up after retries",
+                f"retries    {self.retries} ({self.network_errors} network errors)",
+                f"latency    ms over {len(ms)} requests: p50 {percentile(ms, 50):.1f} p95 {percentile(ms, 95):.1f} "
+                f"p99 {percentile(ms, 99):.1f} max {max(ms, default=0):.1f}",
+                f"seed       {self.seed}",
+            ]
+        )
 
 
 def retry_after(headers) -> float:
@@ -177,8 +210,9 @@ def retry_after(headers) -> float:
         return 1.0
 
 
-async def send(client: aiohttp.ClientSession, path: str, content: bytes, tally: Tally,
-               max_retries: int) -> tuple[int, Any] | None:
+async def send(
+    client: aiohttp.ClientSession, path: str, content: bytes, tally: Tally, max_retries: int
+) -> tuple[int, Any] | None:
     """POST content until it gets an answer other than 503; (status, JSON or None), or None if given up."""
     wait = 0.0
     for attempt in range(max_retries + 1):
@@ -201,8 +235,14 @@ async def send(client: aiohttp.ClientSession, path: str, content: bytes, tally: 
     return None
 
 
-async def post(client: aiohttp.ClientSession, items: list[Generated], batch: bool, tally: Tally,
-               max_retries: int, accepted_out: IO[str] | None) -> None:
+async def post(
+    client: aiohttp.ClientSession,
+    items: list[Generated],
+    batch: bool,
+    tally: Tally,
+    max_retries: int,
+    accepted_out: IO[str] | None,
+) -> None:
     """POST items (as one order or one batch) and tally what became of each."""
     tally.sent_valid += sum(i.valid for i in items)
     tally.sent_invalid += sum(not i.valid for i in items)
@@ -229,8 +269,9 @@ async def post(client: aiohttp.ClientSession, items: list[Generated], batch: boo
         tally.accepted += 1
         tally.accepted_invalid += not item.valid
         if accepted_out:
-            accepted_out.write(json.dumps({**item.body, "order_id": result["order_id"],
-                                           "total": result.get("total")}) + "\n")
+            accepted_out.write(
+                json.dumps({**item.body, "order_id": result["order_id"], "total": result.get("total")}) + "\n"
+            )
 
 
 async def show_progress(tally: Tally, started: float) -> None:
@@ -240,8 +281,10 @@ async def show_progress(tally: Tally, started: float) -> None:
     while True:
         await asyncio.sleep(1 if tty else 5)
         now = time.monotonic() - started
-        line = (f"{now:6.1f}s sent {tally.sent} accepted {tally.accepted} rejected {tally.rejected} "
-                f"retries {tally.retries} ({(tally.sent - last_sent) / (now - last_time):.0f} orders/s)")
+        line = (
+            f"{now:6.1f}s sent {tally.sent} accepted {tally.accepted} rejected {tally.rejected} "
+            f"retries {tally.retries} ({(tally.sent - last_sent) / (now - last_time):.0f} orders/s)"
+        )
         print(f"\r{line}\033[K" if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
         last_time, last_sent = now, tally.sent
 
@@ -257,15 +300,27 @@ async def stopped(stop: asyncio.Event, delay: float) -> bool:
 def api_session(settings: Settings, concurrency: int, api_url: str | None = None) -> aiohttp.ClientSession:
     """A client of the ingest API: JSON bodies, the first API key, at most `concurrency` requests at once."""
     return aiohttp.ClientSession(
-        base_url=api_url or settings.api_url, connector=aiohttp.TCPConnector(limit=concurrency),
+        base_url=api_url or settings.api_url,
+        connector=aiohttp.TCPConnector(limit=concurrency),
         headers={"Content-Type": "application/json", "X-API-Key": settings.api_key_list[0]},
         timeout=aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S),
     )
 
 
-async def run(rate: float, duration: float, mode: str = "batch", batch_size: int = 100, invalid_share: float = 0.02,
-              customers: int = 1000, seed: int | None = None, concurrency: int = 32, max_retries: int = 30,
-              accepted_out: Path | None = None, progress: bool = True, api_url: str | None = None) -> Tally:
+async def run(
+    rate: float,
+    duration: float,
+    mode: str = "batch",
+    batch_size: int = 100,
+    invalid_share: float = 0.02,
+    customers: int = 1000,
+    seed: int | None = None,
+    concurrency: int = 32,
+    max_retries: int = 30,
+    accepted_out: Path | None = None,
+    progress: bool = True,
+    api_url: str | None = None,
+) -> Tally:
     """Send orders at rate/s for duration s (0: until Ctrl-C) and return the tally."""
     settings = get_settings()
     seed = random.SystemRandom().randrange(2**32) if seed is None else seed  # printed, so a run can be repeated
@@ -294,8 +349,9 @@ async def run(rate: float, duration: float, mode: str = "batch", batch_size: int
                     if (duration and due >= duration) or await stopped(stop, due - (time.monotonic() - started)):
                         break
                     await in_flight.acquire()  # bounded: when the API falls behind, the schedule slips
-                    task = asyncio.create_task(post(client, [generator.next() for _ in range(per_request)], batch,
-                                                    tally, max_retries, out))
+                    task = asyncio.create_task(
+                        post(client, [generator.next() for _ in range(per_request)], batch, tally, max_retries, out)
+                    )
                     tasks.add(task)
                     task.add_done_callback(lambda done: (tasks.discard(done), in_flight.release()))
                 for failure in await asyncio.gather(*tasks, return_exceptions=True):
@@ -329,8 +385,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rate, --concurrency and --customers must be positive and --invalid-share within 0..1")
     if args.mode == "batch" and not 1 <= args.batch_size <= limit:
         parser.error(f"--batch-size must be within 1..{limit} (MAX_BATCH_ORDERS)")
-    tally = asyncio.run(run(args.rate, args.duration, args.mode, args.batch_size, args.invalid_share, args.customers,
-                            args.seed, args.concurrency, args.max_retries, args.accepted_out))
+    tally = asyncio.run(
+        run(
+            args.rate,
+            args.duration,
+            args.mode,
+            args.batch_size,
+            args.invalid_share,
+            args.customers,
+            args.seed,
+            args.concurrency,
+            args.max_retries,
+            args.accepted_out,
+        )
+    )
     print(tally.summary())
     return 0 if tally.ok else 1
 

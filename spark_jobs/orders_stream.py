@@ -21,6 +21,7 @@ When only a new JVM can go on (a stuck Cassandra session, a batch running
 longer than STREAM_BATCH_TIMEOUT_SECONDS), the job exits with EX_TEMPFAIL (75)
 and spark_jobs/run.sh starts it again.
 """
+
 import os
 import re
 import signal
@@ -41,47 +42,57 @@ EXCEPTION_LINE = re.compile(r"^(?::\s*)?([A-Za-z_][\w.$]*(?:Error|Exception)\b.*
 
 
 def session(settings: Settings) -> SparkSession:
-    return (SparkSession.builder.appName(QUERY_NAME)
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", settings.spark_shuffle_partitions)
-            # No batch without new records: the dedup state is evicted as the next batch runs,
-            # and an empty batch would only take its turn in front of one with orders.
-            .config("spark.sql.streaming.noDataMicroBatches.enabled", False)
-            # Without Hadoop's native library, every file its local file system creates costs a
-            # `chmod` process and every FileContext rename `readlink` ones: about 5 a batch for the
-            # offset and commit logs and 15 for the state store. The FileSystem-based manager and
-            # the raw local file system (no .crc file beside each) spawn a third as many, and the
-            # two log writes of a batch take 13 ms instead of 45 (median).
-            .config("spark.sql.streaming.checkpointFileManagerClass",
-                    "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager")
-            .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
-            # The dedup state in RocksDB, each batch's changes logged beside it: the default store
-            # copies its whole map every batch, and after a backlog that map holds every order of
-            # the last WATERMARK_DELAY. A checkpoint keeps the store it was made with.
-            .config("spark.sql.streaming.stateStore.providerClass",
-                    "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider")
-            .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", True)
-            # Each batch adds ~6 jobs, 15 stages and 6 SQL executions to the UI's store; 200
-            # jobs are the last 30-odd batches, what one looks at, instead of a thousand.
-            .config("spark.ui.retainedJobs", 200).config("spark.ui.retainedStages", 200)
-            .config("spark.ui.retainedTasks", 5000).config("spark.sql.ui.retainedExecutions", 100)
-            .config("spark.cassandra.connection.host", settings.cassandra_host)
-            .config("spark.cassandra.connection.port", settings.cassandra_port)
-            # Orders are one partition each: unlogged batches of 32 rows (~9 KiB, under
-            # Cassandra's batch warning) per replica set doubled the write rate over
-            # one statement per row.
-            .config("spark.cassandra.output.batch.grouping.key", "replica_set")
-            .config("spark.cassandra.output.batch.size.rows", 32)
-            .getOrCreate())
+    return (
+        SparkSession.builder.appName(QUERY_NAME)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", settings.spark_shuffle_partitions)
+        # No batch without new records: the dedup state is evicted as the next batch runs,
+        # and an empty batch would only take its turn in front of one with orders.
+        .config("spark.sql.streaming.noDataMicroBatches.enabled", False)
+        # Without Hadoop's native library, every file its local file system creates costs a
+        # `chmod` process and every FileContext rename `readlink` ones: about 5 a batch for the
+        # offset and commit logs and 15 for the state store. The FileSystem-based manager and
+        # the raw local file system (no .crc file beside each) spawn a third as many, and the
+        # two log writes of a batch take 13 ms instead of 45 (median).
+        .config(
+            "spark.sql.streaming.checkpointFileManagerClass",
+            "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager",
+        )
+        .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
+        # The dedup state in RocksDB, each batch's changes logged beside it: the default store
+        # copies its whole map every batch, and after a backlog that map holds every order of
+        # the last WATERMARK_DELAY. A checkpoint keeps the store it was made with.
+        .config(
+            "spark.sql.streaming.stateStore.providerClass",
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        )
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", True)
+        # Each batch adds ~6 jobs, 15 stages and 6 SQL executions to the UI's store; 200
+        # jobs are the last 30-odd batches, what one looks at, instead of a thousand.
+        .config("spark.ui.retainedJobs", 200)
+        .config("spark.ui.retainedStages", 200)
+        .config("spark.ui.retainedTasks", 5000)
+        .config("spark.sql.ui.retainedExecutions", 100)
+        .config("spark.cassandra.connection.host", settings.cassandra_host)
+        .config("spark.cassandra.connection.port", settings.cassandra_port)
+        # Orders are one partition each: unlogged batches of 32 rows (~9 KiB, under
+        # Cassandra's batch warning) per replica set doubled the write rate over
+        # one statement per row.
+        .config("spark.cassandra.output.batch.grouping.key", "replica_set")
+        .config("spark.cassandra.output.batch.size.rows", 32)
+        .getOrCreate()
+    )
 
 
 def read_orders(spark: SparkSession, settings: Settings) -> DataFrame:
-    return (spark.readStream.format("kafka")
-            .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
-            .option("subscribe", settings.orders_topic)
-            .option("startingOffsets", settings.starting_offsets)
-            .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
-            .load())
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .option("subscribe", settings.orders_topic)
+        .option("startingOffsets", settings.starting_offsets)
+        .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        .load()
+    )
 
 
 def transform(records: DataFrame, settings: Settings) -> DataFrame:
@@ -89,12 +100,14 @@ def transform(records: DataFrame, settings: Settings) -> DataFrame:
 
 
 def start(spark: SparkSession, settings: Settings, writer: BatchWriter) -> StreamingQuery:
-    return (transform(read_orders(spark, settings), settings).writeStream
-            .queryName(QUERY_NAME)
-            .foreachBatch(writer)
-            .option("checkpointLocation", str(settings.checkpoint_path / QUERY_NAME))
-            .trigger(processingTime=settings.trigger_interval)
-            .start())
+    return (
+        transform(read_orders(spark, settings), settings)
+        .writeStream.queryName(QUERY_NAME)
+        .foreachBatch(writer)
+        .option("checkpointLocation", str(settings.checkpoint_path / QUERY_NAME))
+        .trigger(processingTime=settings.trigger_interval)
+        .start()
+    )
 
 
 def run_until_terminated(query: StreamingQuery, terminate: threading.Event) -> None:
@@ -124,13 +137,16 @@ def watch(writers: list[BatchWriter], timeout: float, terminate: threading.Event
     """Exit the job with EX_TEMPFAIL when a batch of the newest writer has been running for `timeout` s:
     a call into a store's client that never returns cannot be interrupted from here. spark_jobs/run.sh
     starts the job again, and the checkpoint replays the batch."""
+
     def check() -> None:
         while not terminate.wait(5):
             since = writers[-1].running_since if writers else None
             if since is not None and time.monotonic() - since > timeout:
-                print(f"{QUERY_NAME}: a batch has been running for more than {timeout:.0f} s "
-                      "(STREAM_BATCH_TIMEOUT_SECONDS); exiting for spark_jobs/run.sh to start the job again",
-                      flush=True)
+                print(
+                    f"{QUERY_NAME}: a batch has been running for more than {timeout:.0f} s "
+                    "(STREAM_BATCH_TIMEOUT_SECONDS); exiting for spark_jobs/run.sh to start the job again",
+                    flush=True,
+                )
                 os._exit(os.EX_TEMPFAIL)
 
     threading.Thread(target=check, name="batch watchdog", daemon=True).start()
@@ -160,8 +176,11 @@ def run_restarting(spark: SparkSession, settings: Settings, terminate: threading
             failing_since = failing_since or time.monotonic()
             if time.monotonic() - failing_since > settings.stream_restart_seconds:
                 raise
-            print(f"{QUERY_NAME}: failed: {failure_reason(error)}; starting again from the checkpoint in {pause:.0f} s "
-                  f"(giving up after {settings.stream_restart_seconds:.0f} s without a batch)", flush=True)
+            print(
+                f"{QUERY_NAME}: failed: {failure_reason(error)}; starting again from the checkpoint in {pause:.0f} s "
+                f"(giving up after {settings.stream_restart_seconds:.0f} s without a batch)",
+                flush=True,
+            )
             terminate.wait(pause)
             pause = min(pause * 2, 30.0)
 

@@ -6,11 +6,12 @@ transaction comes last and records the batch id with the window increments, so
 after a crash the batch is either fully in MySQL and skipped on replay, or not
 there at all and applied once.
 """
+
 import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timezone
+from datetime import UTC
 
 import pymysql
 from py4j.protocol import Py4JJavaError
@@ -46,9 +47,13 @@ SCHEMA_REFRESH_TIMEOUT_S = 20
 
 def mysql_connection(settings: Settings) -> pymysql.Connection:
     return pymysql.connect(
-        host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
-        password=settings.mysql_password.get_secret_value(), database=settings.mysql_database,
-        autocommit=False, connect_timeout=10,
+        host=settings.mysql_host,
+        port=settings.mysql_port,
+        user=settings.mysql_user,
+        password=settings.mysql_password.get_secret_value(),
+        database=settings.mysql_database,
+        autocommit=False,
+        connect_timeout=10,
     )
 
 
@@ -89,7 +94,7 @@ class BatchWriter:
             batch.unpersist()
 
     def write(self, batch: DataFrame, orders: DataFrame, batch_id: int, began: float) -> None:
-        newest_before = self.newest_event_time and self.newest_event_time.replace(tzinfo=timezone.utc)
+        newest_before = self.newest_event_time and self.newest_event_time.replace(tzinfo=UTC)
         window = self.settings.window_duration
         self.require_cassandra()
         # Independent Spark jobs over the cached batch, run together: the first to need a
@@ -97,11 +102,14 @@ class BatchWriter:
         # wait for it, and their scheduling gaps overlap. The dead letters, rare, wait for the
         # summary to say there are some.
         with ThreadPoolExecutor(max_workers=5) as pool:
+
             def run(action, *args):
                 return pool.submit(inheritable_thread_target(action), *args)
 
-            writes = [run(self.write_cassandra, orders, "orders"),
-                      run(self.write_cassandra, transforms.by_time(orders), "orders_by_time")]
+            writes = [
+                run(self.write_cassandra, orders, "orders"),
+                run(self.write_cassandra, transforms.by_time(orders), "orders_by_time"),
+            ]
             summary = run(lambda: transforms.batch_summary(batch, newest_before, self.settings.watermark_delay).first())
             sales = run(lambda: transforms.sales_by_minute(orders, window).collect())
             product_sales = run(lambda: transforms.product_sales_by_minute(orders, window).collect())
@@ -112,21 +120,36 @@ class BatchWriter:
             for write in writes:
                 write.result()
         seconds = time.monotonic() - began
-        progress = (self.query_name, batch_id, summary.input_rows, summary.dead_letters,
-                    summary.input_rows / seconds, int(seconds * 1000), summary.max_event_time,
-                    summary.watermark, summary.late_rows)
+        progress = (
+            self.query_name,
+            batch_id,
+            summary.input_rows,
+            summary.dead_letters,
+            summary.input_rows / seconds,
+            int(seconds * 1000),
+            summary.max_event_time,
+            summary.watermark,
+            summary.late_rows,
+        )
         if self.commit(batch_id, sales, product_sales, progress):
-            if summary.max_event_time and (self.newest_event_time is None
-                                           or summary.max_event_time > self.newest_event_time):
+            if summary.max_event_time and (
+                self.newest_event_time is None or summary.max_event_time > self.newest_event_time
+            ):
                 self.newest_event_time = summary.max_event_time
-            print(f"batch {batch_id}: {summary.input_rows} records, {summary.dead_letters} dead letters, "
-                  f"{summary.late_rows} late, {len(sales)} window rows, {seconds * 1000:.0f} ms; "
-                  f"newest event {summary.max_event_time}", flush=True)
+            print(
+                f"batch {batch_id}: {summary.input_rows} records, {summary.dead_letters} dead letters, "
+                f"{summary.late_rows} late, {len(sales)} window rows, {seconds * 1000:.0f} ms; "
+                f"newest event {summary.max_event_time}",
+                flush=True,
+            )
         self.committed_batch = batch_id
 
     def customer_states(self) -> DataFrame:
         """The customers dimension, re-read from MySQL every CUSTOMERS_REFRESH_SECONDS."""
-        if self.customers is None or time.monotonic() - self.customers_loaded_at > self.settings.customers_refresh_seconds:
+        if (
+            self.customers is None
+            or time.monotonic() - self.customers_loaded_at > self.settings.customers_refresh_seconds
+        ):
             with mysql_connection(self.settings) as connection, connection.cursor() as cursor:
                 cursor.execute("SELECT customer_id, state FROM customers")
                 rows = cursor.fetchall()
@@ -140,10 +163,12 @@ class BatchWriter:
         return self.customers
 
     def write_dead_letters(self, dead_letters: DataFrame) -> None:
-        (dead_letters.write.format("kafka")
-         .option("kafka.bootstrap.servers", self.settings.kafka_bootstrap)
-         .option("topic", self.settings.dlq_topic)
-         .save())
+        (
+            dead_letters.write.format("kafka")
+            .option("kafka.bootstrap.servers", self.settings.kafka_bootstrap)
+            .option("topic", self.settings.dlq_topic)
+            .save()
+        )
 
     def require_cassandra(self) -> None:
         """Fail the batch at once when Cassandra refuses connections; restart the job when the
@@ -166,25 +191,35 @@ class BatchWriter:
         try:
             # The session the connector's writes use: the same connection settings find it in its cache.
             session = jvm.com.datastax.spark.connector.cql.CassandraConnector.apply(
-                self.spark.sparkContext.getConf()._jconf).openSession()
+                self.spark.sparkContext.getConf()._jconf
+            ).openSession()
         except Py4JJavaError as error:
             raise ConnectionError(f"cassandra: {error.java_exception}") from None
         try:
-            (session.refreshSchemaAsync().toCompletableFuture()
-             .get(SCHEMA_REFRESH_TIMEOUT_S, jvm.java.util.concurrent.TimeUnit.SECONDS))
+            (
+                session.refreshSchemaAsync()
+                .toCompletableFuture()
+                .get(SCHEMA_REFRESH_TIMEOUT_S, jvm.java.util.concurrent.TimeUnit.SECONDS)
+            )
         except Py4JJavaError as error:
             timed_out = error.java_exception.getClass().getName() == "java.util.concurrent.TimeoutException"
             reason = f"no answer in {SCHEMA_REFRESH_TIMEOUT_S} s" if timed_out else str(error.java_exception)
-            print(f"{self.query_name}: Cassandra's schema refresh failed ({reason}); this JVM's Cassandra session "
-                  "cannot recover, so the job exits for spark_jobs/run.sh to start it again", flush=True)
+            print(
+                f"{self.query_name}: Cassandra's schema refresh failed ({reason}); this JVM's Cassandra session "
+                "cannot recover, so the job exits for spark_jobs/run.sh to start it again",
+                flush=True,
+            )
             os._exit(os.EX_TEMPFAIL)
         finally:
             session.close()
 
     def write_cassandra(self, rows: DataFrame, table: str) -> None:
-        (rows.write.format("org.apache.spark.sql.cassandra").mode("append")
-         .options(keyspace=self.settings.cassandra_keyspace, table=table)
-         .save())
+        (
+            rows.write.format("org.apache.spark.sql.cassandra")
+            .mode("append")
+            .options(keyspace=self.settings.cassandra_keyspace, table=table)
+            .save()
+        )
 
     def commit(self, batch_id: int, sales: list, product_sales: list, progress: tuple) -> bool:
         """The batch's window increments, its id and its progress row in one transaction; False if already there."""

@@ -5,6 +5,7 @@ tests call them on static DataFrames. Records are validated by the shared
 contract (pipeline/contract.py) itself, so the stream accepts exactly what the
 API accepts, and the Spark schema is derived from the contract's fields.
 """
+
 import functools
 import re
 import sys
@@ -12,10 +13,10 @@ import types
 import typing
 import uuid
 import zipimport
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Iterator
 
 import pandas as pd
 from pydantic import AwareDatetime, ValidationError
@@ -98,28 +99,34 @@ def _json_pattern(base: object, constraints: tuple, nullable: bool) -> str:
 def _bounds(column: Column, constraints: tuple) -> list[Column]:
     """The field's ge, gt and le constraints as Spark conditions."""
     checks = {"ge": column.__ge__, "gt": column.__gt__, "le": column.__le__}
-    return [check(_limit(constraints, name)) for name, check in checks.items()
-            if _limit(constraints, name) is not None]
+    return [check(_limit(constraints, name)) for name, check in checks.items() if _limit(constraints, name) is not None]
 
 
 FIELDS = {name: _unwrap(field.annotation, tuple(field.metadata)) for name, field in Order.model_fields.items()}
-ORDER_SCHEMA = T.StructType([T.StructField(name, _spark_type(base, found)) for name, (base, found, _) in FIELDS.items()])
+ORDER_SCHEMA = T.StructType(
+    [T.StructField(name, _spark_type(base, found)) for name, (base, found, _) in FIELDS.items()]
+)
 ORDER_COLUMNS = ORDER_SCHEMA.fieldNames()
-PARSED_SCHEMA = T.StructType([
-    T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
-    T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
-    T.StructField("offset", T.LongType()),
-    *ORDER_SCHEMA.fields,
-    T.StructField("error", T.StringType()),
-    T.StructField("validated_at", T.TimestampType()),  # wall clock when validated; the dedup's clock
-])
+PARSED_SCHEMA = T.StructType(
+    [
+        T.StructField("key", T.BinaryType()),
+        T.StructField("value", T.BinaryType()),
+        T.StructField("topic", T.StringType()),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()),
+        *ORDER_SCHEMA.fields,
+        T.StructField("error", T.StringType()),
+        T.StructField("validated_at", T.TimestampType()),  # wall clock when validated; the dedup's clock
+    ]
+)
 # A record exactly as the API writes it (Order.record(): model_dump_json, fields in
 # order, no spaces, money as strings, created_at in UTC).
 CANONICAL_RECORD = "^\\{" + ",".join(f'"{name}":{_json_pattern(*typ)}' for name, typ in FIELDS.items()) + "\\}$"
 
 
-def validate_record(value: bytes | None, topic: str, partition: int, offset: int,
-                    received_at: datetime) -> tuple[Order | None, str | None]:
+def validate_record(
+    value: bytes | None, topic: str, partition: int, offset: int, received_at: datetime
+) -> tuple[Order | None, str | None]:
     """One Kafka record against the contract: (order, None) or (None, why not)."""
     try:
         order = Order.model_validate(loads(value or b""), context={"received_at": received_at})
@@ -141,8 +148,13 @@ def _column(values: list, data_type: T.DataType) -> object:
         return pd.array(values, dtype="Int32")
     if isinstance(data_type, T.TimestampType):
         return pd.to_datetime(values, utc=True)
-    return pd.Series([None if v is None else v.value if isinstance(v, Enum) else
-                      str(v) if isinstance(v, uuid.UUID) else v for v in values], dtype=object)
+    return pd.Series(
+        [
+            None if v is None else v.value if isinstance(v, Enum) else str(v) if isinstance(v, uuid.UUID) else v
+            for v in values
+        ],
+        dtype=object,
+    )
 
 
 def received_at(timestamp_ms: int, now: datetime) -> datetime:
@@ -151,7 +163,7 @@ def received_at(timestamp_ms: int, now: datetime) -> datetime:
     Producers set that timestamp; a wrong clock must not let an order through
     (or break the conversion) with a created_at far in the future.
     """
-    return datetime.fromtimestamp(min(max(timestamp_ms, 0), now.timestamp() * 1000) / 1000, timezone.utc)
+    return datetime.fromtimestamp(min(max(timestamp_ms, 0), now.timestamp() * 1000) / 1000, UTC)
 
 
 def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -163,36 +175,52 @@ def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]
     needs: the rest would only be carried through the shuffle and the cache.
     """
     for records in batches:
-        now = datetime.now(timezone.utc)
-        fast = (records["fast"].fillna(False).astype(bool) & (records["timestamp_ms"] <= now.timestamp() * 1000)).tolist()
+        now = datetime.now(UTC)
+        fast = (
+            records["fast"].fillna(False).astype(bool) & (records["timestamp_ms"] <= now.timestamp() * 1000)
+        ).tolist()
         validated_at = pd.Series(pd.Timestamp(now), index=records.index)
         if all(fast):
-            yield records[POSITION_COLUMNS + ORDER_COLUMNS].assign(key=None, value=None, error=None,
-                                                                   validated_at=validated_at)
+            yield records[POSITION_COLUMNS + ORDER_COLUMNS].assign(
+                key=None, value=None, error=None, validated_at=validated_at
+            )
             continue
         results = {
             row: validate_record(value, topic, int(partition), int(offset), received_at(int(timestamp_ms), now))
-            for row, (value, topic, partition, offset, timestamp_ms) in enumerate(zip(
-                records["value"], records["topic"], records["partition"], records["offset"], records["timestamp_ms"]))
+            for row, (value, topic, partition, offset, timestamp_ms) in enumerate(
+                zip(
+                    records["value"], records["topic"], records["partition"], records["offset"], records["timestamp_ms"]
+                )
+            )
             if not fast[row]
         }
         columns = {
-            name: _column([jvm if row not in results else getattr(results[row][0], name) if results[row][0] else None
-                           for row, jvm in enumerate(records[name].tolist())], field.dataType)
+            name: _column(
+                [
+                    jvm if row not in results else getattr(results[row][0], name) if results[row][0] else None
+                    for row, jvm in enumerate(records[name].tolist())
+                ],
+                field.dataType,
+            )
             for name, field in zip(ORDER_COLUMNS, ORDER_SCHEMA.fields)
         }
         errors = [results[row][1] if row in results else None for row in range(len(records))]
         rejected = pd.Series([error is not None for error in errors], index=records.index)
-        yield records[POSITION_COLUMNS].assign(key=records["key"].where(rejected, None),
-                                               value=records["value"].where(rejected, None),
-                                               **columns, error=errors, validated_at=validated_at)
+        yield records[POSITION_COLUMNS].assign(
+            key=records["key"].where(rejected, None),
+            value=records["value"].where(rejected, None),
+            **columns,
+            error=errors,
+            validated_at=validated_at,
+        )
 
 
 # Order's validators, each mirrored in _canonical_and_valid: cents by the
 # pattern, RFC 3339 text by the pattern, the created_at range and the total by
 # explicit checks, the computed total by requiring it in the record.
-MIRRORED_VALIDATORS = frozenset({"_to_cents", "_rfc3339_text", "_within_range", "_matches_quantity_times_price",
-                                 "_compute_total"})
+MIRRORED_VALIDATORS = frozenset(
+    {"_to_cents", "_rfc3339_text", "_within_range", "_matches_quantity_times_price", "_compute_total"}
+)
 
 
 def _canonical_and_valid(record: Column, order: Column, received: Column) -> Column:
@@ -208,9 +236,11 @@ def _canonical_and_valid(record: Column, order: Column, received: Column) -> Col
     checks = [record.rlike(CANONICAL_RECORD), order.isNotNull()]
     for name, (_, constraints, nullable) in FIELDS.items():
         checks += ([] if nullable else [order[name].isNotNull()]) + _bounds(order[name], constraints)
-    checks += [order["total"] == order["quantity"] * order["unit_price"],
-               order["created_at"] >= F.lit(MIN_CREATED_AT),
-               order["created_at"] <= received + F.expr(f"INTERVAL {int(MAX_FUTURE_SKEW.total_seconds())} SECONDS")]
+    checks += [
+        order["total"] == order["quantity"] * order["unit_price"],
+        order["created_at"] >= F.lit(MIN_CREATED_AT),
+        order["created_at"] <= received + F.expr(f"INTERVAL {int(MAX_FUTURE_SKEW.total_seconds())} SECONDS"),
+    ]
     return F.coalesce(functools.reduce(Column.__and__, checks), F.lit(False))
 
 
@@ -227,9 +257,9 @@ def check_canonical(records: DataFrame) -> DataFrame:
     # explode() of a one-item array is a barrier in the plan: the ~30 checks and
     # columns that use the parse cannot inline it, parsing the JSON again each.
     parsed_once = F.explode(F.array(F.from_json(text, ORDER_SCHEMA))).alias("order")
-    return (records.select(*KAFKA_COLUMNS, "timestamp", parsed_once)
-            .select(*KAFKA_COLUMNS, timestamp_ms, "order",
-                    _canonical_and_valid(text, F.col("order"), received).alias("fast")))
+    return records.select(*KAFKA_COLUMNS, "timestamp", parsed_once).select(
+        *KAFKA_COLUMNS, timestamp_ms, "order", _canonical_and_valid(text, F.col("order"), received).alias("fast")
+    )
 
 
 def parse_orders(records: DataFrame) -> DataFrame:
@@ -241,8 +271,11 @@ def parse_orders(records: DataFrame) -> DataFrame:
     goes through the contract itself in Python, which accepts what it accepts
     and gives the reason for what it refuses. Both ways give the same values.
     """
-    return (check_canonical(records).select(*KAFKA_COLUMNS, "timestamp_ms", "fast", "order.*")
-            .mapInPandas(_validate_batches, PARSED_SCHEMA))
+    return (
+        check_canonical(records)
+        .select(*KAFKA_COLUMNS, "timestamp_ms", "fast", "order.*")
+        .mapInPandas(_validate_batches, PARSED_SCHEMA)
+    )
 
 
 def deduplicate(parsed: DataFrame, delay: str) -> DataFrame:
@@ -266,12 +299,14 @@ def deduplicate(parsed: DataFrame, delay: str) -> DataFrame:
 
 def dead_letters(parsed: DataFrame) -> DataFrame:
     """Rejected records as the Kafka sink writes them: the raw key and value, and headers saying why and from where."""
+
     def header(name: str, value: Column) -> Column:
         return F.struct(F.lit(name).alias("key"), value.cast("string").cast("binary").alias("value"))
 
     values = [F.col("error"), F.col("topic"), F.col("partition"), F.col("offset")]
-    return (parsed.where(F.col("error").isNotNull())
-            .select("key", "value", F.array(*map(header, DLQ_HEADERS, values)).alias("headers")))
+    return parsed.where(F.col("error").isNotNull()).select(
+        "key", "value", F.array(*map(header, DLQ_HEADERS, values)).alias("headers")
+    )
 
 
 def valid_orders(parsed: DataFrame) -> DataFrame:
@@ -281,9 +316,11 @@ def valid_orders(parsed: DataFrame) -> DataFrame:
 def enrich(orders: DataFrame, customers: DataFrame) -> DataFrame:
     """Adds the customer's state from the customers dimension; UNKNOWN_STATE when the customer is not in it."""
     states = F.broadcast(customers.select("customer_id", "state"))
-    return (orders.join(states, "customer_id", "left")
-            .withColumn("state", F.coalesce(F.col("state"), F.lit(UNKNOWN_STATE)))
-            .select(*ORDER_COLUMNS, "state"))
+    return (
+        orders.join(states, "customer_id", "left")
+        .withColumn("state", F.coalesce(F.col("state"), F.lit(UNKNOWN_STATE)))
+        .select(*ORDER_COLUMNS, "state")
+    )
 
 
 def by_time(orders: DataFrame) -> DataFrame:
@@ -294,11 +331,18 @@ def by_time(orders: DataFrame) -> DataFrame:
 
 def _window_totals(orders: DataFrame, window: str, *dimensions: str) -> DataFrame:
     """Orders, units and revenue per event-time tumbling window and dimensions; window bounds in UTC."""
-    return (orders.groupBy(F.window("created_at", window).alias("window"), *dimensions)
-            .agg(F.count("*").alias("orders"), F.sum("quantity").alias("units"), F.sum("total").alias("revenue"))
-            .select(F.col("window.start").cast("timestamp_ntz").alias("window_start"),
-                    F.col("window.end").cast("timestamp_ntz").alias("window_end"),
-                    *dimensions, "orders", "units", "revenue"))
+    return (
+        orders.groupBy(F.window("created_at", window).alias("window"), *dimensions)
+        .agg(F.count("*").alias("orders"), F.sum("quantity").alias("units"), F.sum("total").alias("revenue"))
+        .select(
+            F.col("window.start").cast("timestamp_ntz").alias("window_start"),
+            F.col("window.end").cast("timestamp_ntz").alias("window_end"),
+            *dimensions,
+            "orders",
+            "units",
+            "revenue",
+        )
+    )
 
 
 def sales_by_minute(orders: DataFrame, window: str) -> DataFrame:

@@ -5,13 +5,13 @@ migrate the metadata database, sync the built-in roles and permissions
 (`superset init`), then create the admin from SUPERSET_ADMIN_USER and
 SUPERSET_ADMIN_PASSWORD, or reset its password if .env changed it.
 """
+
 import os
 import time
 
 from flask_migrate import upgrade
-from werkzeug.security import check_password_hash
-
 from superset.app import create_app
+from werkzeug.security import check_password_hash
 
 
 def main() -> None:
@@ -35,8 +35,11 @@ def main() -> None:
         else:
             outcome = "unchanged"
         db.session.commit()
-    print(f"superset prepare: metadata migrated, roles synced, admin {name!r} {outcome} "
-          f"({time.monotonic() - began:.1f}s)", flush=True)
+    print(
+        f"superset prepare: metadata migrated, roles synced, admin {name!r} {outcome} "
+        f"({time.monotonic() - began:.1f}s)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

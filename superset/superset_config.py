@@ -3,6 +3,7 @@
 Everything comes from the environment the launcher passes from `.env`
 (superset/run.sh checks it is there); nothing here is a secret or an address.
 """
+
 import os
 import threading
 from pathlib import Path
@@ -36,7 +37,7 @@ DEFAULT_RELATIVE_END_TIME = "now"
 TIME_GRAIN_ADDON_EXPRESSIONS = {
     "mysql": {
         "PT1S": "DATE_ADD(CAST(DATE({col}) AS DATETIME), "
-                "INTERVAL (HOUR({col})*60*60 + MINUTE({col})*60 + SECOND({col})) SECOND)",
+        "INTERVAL (HOUR({col})*60*60 + MINUTE({col})*60 + SECOND({col})) SECOND)",
         "PT1M": "DATE_ADD(CAST(DATE({col}) AS DATETIME), INTERVAL (HOUR({col})*60 + MINUTE({col})) MINUTE)",
         "PT1H": "DATE_ADD(CAST(DATE({col}) AS DATETIME), INTERVAL HOUR({col}) HOUR)",
     }
@@ -46,7 +47,7 @@ TIME_GRAIN_ADDON_EXPRESSIONS = {
 SCARF_ANALYTICS = False
 
 
-def FLASK_APP_MUTATOR(app):  # noqa: N802 (Superset's setting name)
+def FLASK_APP_MUTATOR(app):
     """Serialize Superset's time-range parser across gunicorn threads.
 
     Superset 6.0 evaluates every time range ("DATEADD(DATETIME("now"), -1,

@@ -1,8 +1,9 @@
 """The windows the stream must produce, computed in plain Python from the orders themselves."""
+
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Iterable
 
 from pipeline.contract import Order
 from pipeline.stack import schemas
@@ -18,7 +19,7 @@ def customer_states() -> dict[int, str]:
 
 def window_of(created_at: datetime, window: timedelta) -> tuple[datetime, datetime]:
     """Naive UTC bounds of the tumbling window holding created_at (windows start at the epoch)."""
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     start = epoch + (created_at - epoch) // window * window
     return start.replace(tzinfo=None), (start + window).replace(tzinfo=None)
 
@@ -33,10 +34,16 @@ def _totals(orders: Iterable[Order], key) -> Totals:
 
 def sales_by_minute(orders: Iterable[Order], states: dict[int, str], window: timedelta) -> Totals:
     """(window_start, window_end, source, state, payment_method, currency) -> (orders, units, revenue)."""
-    return _totals(orders, lambda o: (*window_of(o.created_at, window), o.source.value,
-                                      states.get(o.customer_id, UNKNOWN_STATE),
-                                      o.payment_method.value if o.payment_method else NO_PAYMENT_METHOD,
-                                      o.currency))
+    return _totals(
+        orders,
+        lambda o: (
+            *window_of(o.created_at, window),
+            o.source.value,
+            states.get(o.customer_id, UNKNOWN_STATE),
+            o.payment_method.value if o.payment_method else NO_PAYMENT_METHOD,
+            o.currency,
+        ),
+    )
 
 
 def product_sales_by_minute(orders: Iterable[Order], window: timedelta) -> Totals:

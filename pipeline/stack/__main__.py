@@ -11,6 +11,7 @@ harmless. `down` stops by pid what `up` started and keeps the data;
 running, and `probe` only asks each service once whether it answers: the
 compose file's init job and healthchecks run these two.
 """
+
 import argparse
 import os
 import shutil
@@ -130,8 +131,9 @@ def apply_schemas(chosen: list[Service], settings: Settings, progress: Progress 
         try:
             done = apply(settings)
         except Exception as error:  # a refused schema or import: say which service and where to look
-            raise StackError(f"{service.name}: applying the {what} failed: {error}. "
-                             f"{read_the_log(service, settings)}") from error
+            raise StackError(
+                f"{service.name}: applying the {what} failed: {error}. {read_the_log(service, settings)}"
+            ) from error
         progress.step(f"{service.name}: {what}: {done}")
 
 
@@ -140,8 +142,10 @@ def probe(chosen: list[Service], settings: Settings) -> None:
     for service in chosen:
         error = probe_error(service, settings)
         if error:
-            raise StackError(f"{service.name} is not answering on {service.host}:{service.port}: {error}. "
-                             f"{read_the_log(service, settings)}")
+            raise StackError(
+                f"{service.name} is not answering on {service.host}:{service.port}: {error}. "
+                f"{read_the_log(service, settings)}"
+            )
         print(f"{service.name}: answering on {service.host}:{service.port}")
 
 
@@ -181,7 +185,9 @@ def status(chosen: list[Service], settings: Settings) -> None:
             state = "down  (port in use by another process)"
         else:
             state = "down"
-        print(f"{service.name:<10} {service.host}:{service.port:<6} {state:<42} log {shown(service.log_file(settings))}")
+        print(
+            f"{service.name:<10} {service.host}:{service.port:<6} {state:<42} log {shown(service.log_file(settings))}"
+        )
 
 
 def logs(chosen: list[Service], settings: Settings, follow: bool) -> None:
@@ -198,13 +204,17 @@ def urls(_chosen: list[Service], settings: Settings) -> None:
     print(f"ingest API  {settings.api_url}  (docs {settings.api_url}/docs)  X-API-Key: {settings.api_key_list[0]}")
     print(f"Kafka       {settings.kafka_bootstrap}  topics {settings.orders_topic}, {settings.dlq_topic}")
     print(f"Cassandra   {settings.cassandra_host}:{settings.cassandra_port}  keyspace {settings.cassandra_keyspace}")
-    print(f"MySQL       {settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}  "
-          f"read-only user {settings.mysql_readonly_user} (password in .env)")
+    print(
+        f"MySQL       {settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}  "
+        f"read-only user {settings.mysql_readonly_user} (password in .env)"
+    )
     # In docker mode the job logs to `docker compose logs spark-job`, not to a file here.
     job_log = f"  (job log {shown(spark_log)})" if spark_log.exists() else ""
     print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}{job_log}")
-    print(f"Dashboard   {dashboard.dashboard_url(settings)}  user {settings.superset_admin_user} "
-          f"password {settings.superset_admin_password.get_secret_value()}  (refreshes every 10 s)")
+    print(
+        f"Dashboard   {dashboard.dashboard_url(settings)}  user {settings.superset_admin_user} "
+        f"password {settings.superset_admin_password.get_secret_value()}  (refreshes every 10 s)"
+    )
 
 
 def teardown(chosen: list[Service], settings: Settings) -> None:
@@ -236,8 +246,15 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "teardown" and args.services:
             parser.error("teardown takes no service names: it deletes the whole state folder")
         else:
-            commands = {"up": up, "down": down, "status": status, "urls": urls, "teardown": teardown,
-                        "schemas": apply_schemas, "probe": probe}
+            commands = {
+                "up": up,
+                "down": down,
+                "status": status,
+                "urls": urls,
+                "teardown": teardown,
+                "schemas": apply_schemas,
+                "probe": probe,
+            }
             commands[args.command](chosen, settings)
     except StackError as error:
         print(f"error: {error}", file=sys.stderr)

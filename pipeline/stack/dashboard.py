@@ -8,6 +8,7 @@ leaves one copy. Superset's dashboard import overwrites only the dashboard
 and keeps existing charts, datasets and databases as they are, so each kind
 is imported through its own endpoint first: a changed bundle updates all of it.
 """
+
 import io
 import json
 import zipfile
@@ -27,8 +28,9 @@ IMPORTS = (("database", "Database"), ("dataset", "SqlaTable"), ("chart", "Slice"
 
 def bundle_files(settings: Settings) -> dict[str, dict]:
     """Each YAML file of the bundle by its path in the bundle, completed from settings."""
-    files = {path.relative_to(BUNDLE).as_posix(): yaml.safe_load(path.read_text())
-             for path in sorted(BUNDLE.rglob("*.yaml"))}
+    files = {
+        path.relative_to(BUNDLE).as_posix(): yaml.safe_load(path.read_text()) for path in sorted(BUNDLE.rglob("*.yaml"))
+    }
     for name, content in files.items():
         if name.startswith("databases/"):
             content["sqlalchemy_uri"] = (
@@ -57,13 +59,15 @@ class SupersetClient:
     session cookie plus CSRF token that its form posts (the import) require."""
 
     def __init__(self, settings: Settings):
-        self.http = httpx.Client(base_url=settings.superset_url, timeout=60,
-                                 headers={"Referer": settings.superset_url})
-        login = self.http.post("/api/v1/security/login", json={
-            "username": settings.superset_admin_user,
-            "password": settings.superset_admin_password.get_secret_value(),
-            "provider": "db",
-        }).raise_for_status()
+        self.http = httpx.Client(base_url=settings.superset_url, timeout=60, headers={"Referer": settings.superset_url})
+        login = self.http.post(
+            "/api/v1/security/login",
+            json={
+                "username": settings.superset_admin_user,
+                "password": settings.superset_admin_password.get_secret_value(),
+                "provider": "db",
+            },
+        ).raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         token = self.http.get("/api/v1/security/csrf_token/").raise_for_status().json()["result"]
         self.http.headers["X-CSRFToken"] = token
@@ -94,8 +98,9 @@ class SupersetClient:
 def import_bundle(settings: Settings, files: dict[str, dict] | None = None) -> dict[str, dict]:
     """Import the bundle (default: superset/dashboard/ completed from settings); the files imported."""
     files = files or bundle_files(settings)
-    passwords = {name: settings.mysql_readonly_password.get_secret_value()
-                 for name in files if name.startswith("databases/")}
+    passwords = {
+        name: settings.mysql_readonly_password.get_secret_value() for name in files if name.startswith("databases/")
+    }
     with SupersetClient(settings) as superset:
         for kind, bundle_type in IMPORTS:
             typed = {**files, "metadata.yaml": {**files["metadata.yaml"], "type": bundle_type}}
@@ -110,8 +115,10 @@ def apply(settings: Settings) -> str:
     message = f"{charts} charts imported, {dashboard_url(settings)}"
     announced = settings.state_path / "superset" / "admin-announced"
     if not announced.exists():
-        message += (f"\n      log in as {settings.superset_admin_user} with password "
-                    f"{settings.superset_admin_password.get_secret_value()} (shown once; it is in .env)")
+        message += (
+            f"\n      log in as {settings.superset_admin_user} with password "
+            f"{settings.superset_admin_password.get_secret_value()} (shown once; it is in .env)"
+        )
         announced.parent.mkdir(parents=True, exist_ok=True)
         announced.touch()
     return message

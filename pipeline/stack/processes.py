@@ -3,6 +3,7 @@
 A pid file holds the pid and the process start time, so a pid reused by an
 unrelated process after a reboot is never mistaken for ours (or killed).
 """
+
 import errno
 import os
 import signal
@@ -10,8 +11,8 @@ import socket
 import subprocess
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class StackError(Exception):
@@ -52,8 +53,12 @@ def spawn(command: list[str], env: dict[str, str], pid_file: Path, log_file: Pat
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(command)}\n".encode())
         log.flush()
         process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     pid_file.write_text(f"{process.pid} {_start_time(process.pid)}\n")
     return process

@@ -1,4 +1,5 @@
 """Topics, keyspace and database, applied idempotently on every `make up`."""
+
 import csv
 import re
 
@@ -27,15 +28,11 @@ def create_topics(settings: Settings) -> list[str]:
     """Create the missing topics; the names of those created."""
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000)
     try:
-        missing = [
-            name for name in (settings.orders_topic, settings.dlq_topic)
-            if name not in set(admin.list_topics())
-        ]
+        missing = [name for name in (settings.orders_topic, settings.dlq_topic) if name not in set(admin.list_topics())]
         if missing:
-            admin.create_topics([
-                NewTopic(name, settings.orders_partitions, settings.kafka_replication_factor)
-                for name in missing
-            ])
+            admin.create_topics(
+                [NewTopic(name, settings.orders_partitions, settings.kafka_replication_factor) for name in missing]
+            )
         return missing
     finally:
         admin.close()

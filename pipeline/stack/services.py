@@ -1,11 +1,12 @@
 """The servers of the local stack and the real client query that proves each is up."""
+
 import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import pymysql
@@ -47,7 +48,9 @@ class Service:
 def probe_kafka(settings: Settings) -> object:
     # Short timeouts: the launcher retries every second, and the default 30 s
     # bootstrap wait would hide a broker that came up meanwhile.
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000, bootstrap_timeout_ms=3000)
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000, bootstrap_timeout_ms=3000
+    )
     try:
         return admin.describe_cluster()
     finally:
@@ -75,8 +78,14 @@ def mysql_admin(settings: Settings, **options) -> pymysql.Connection:
     socket, or over TCP when MYSQL_ADMIN_PASSWORD is set (compose's init job)."""
     password = settings.mysql_admin_password.get_secret_value()
     if password:
-        return pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user="root", password=password,
-                               connect_timeout=5, **options)
+        return pymysql.connect(
+            host=settings.mysql_host,
+            port=settings.mysql_port,
+            user="root",
+            password=password,
+            connect_timeout=5,
+            **options,
+        )
     return pymysql.connect(unix_socket=str(mysql_socket(settings)), user="root", connect_timeout=5, **options)
 
 
@@ -108,8 +117,12 @@ def probe_superset(settings: Settings) -> object:
 def terminate_spark_driver(pid: int) -> None:
     """SIGTERM to the Python driver only: it lets the running batch finish, then the JVM and
     spark_jobs/run.sh (pid, the JVM's parent and the driver's grandparent) exit with it."""
-    drivers = [driver for jvm in processes.children(pid) for driver in processes.children(jvm)
-               if "spark_jobs/" in processes.command_line(driver)]
+    drivers = [
+        driver
+        for jvm in processes.children(pid)
+        for driver in processes.children(jvm)
+        if "spark_jobs/" in processes.command_line(driver)
+    ]
     for driver in drivers:
         os.kill(driver, signal.SIGTERM)
     if not drivers:
@@ -121,10 +134,25 @@ def services(settings: Settings) -> list[Service]:
         Service("kafka", settings.kafka_host, settings.kafka_port, probe_kafka),
         Service("cassandra", settings.cassandra_host, settings.cassandra_port, probe_cassandra, stop_timeout=120),
         Service("mysql", settings.mysql_host, settings.mysql_port, probe_mysql),
-        Service("superset", settings.superset_host, settings.superset_port, probe_superset, stop_timeout=30,
-                secrets=("superset_secret_key", "superset_admin_password")),
-        Service("api", settings.api_host, settings.api_port, probe_api, stop_timeout=15, folder="ingest_api",
-                client=True),
-        Service("spark", settings.spark_local_ip, settings.spark_ui_port, probe_spark, stop_timeout=90,
-                folder="spark_jobs", client=True, terminate=terminate_spark_driver),
+        Service(
+            "superset",
+            settings.superset_host,
+            settings.superset_port,
+            probe_superset,
+            stop_timeout=30,
+            secrets=("superset_secret_key", "superset_admin_password"),
+        ),
+        Service(
+            "api", settings.api_host, settings.api_port, probe_api, stop_timeout=15, folder="ingest_api", client=True
+        ),
+        Service(
+            "spark",
+            settings.spark_local_ip,
+            settings.spark_ui_port,
+            probe_spark,
+            stop_timeout=90,
+            folder="spark_jobs",
+            client=True,
+            terminate=terminate_spark_driver,
+        ),
     ]

@@ -1,4 +1,5 @@
 """Integration tests run against the real local stack that `make test` starts."""
+
 from datetime import timedelta
 
 import httpx

@@ -4,6 +4,7 @@ Each run uses its own product ids and a random past hour of event time, so
 its windows are its own; sales_by_minute is compared net of what those
 windows held before the run.
 """
+
 import asyncio
 import io
 import json
@@ -11,7 +12,7 @@ import random
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pipeline import simulate
 from pipeline.contract import Order
@@ -27,14 +28,16 @@ class Run:
 
     def __init__(self, count: int, span: timedelta = timedelta(minutes=5)):
         self.tag = f"t{uuid.uuid4().hex[:10]}"
-        self.start = datetime(2010, 1, 1, tzinfo=timezone.utc) + timedelta(hours=random.randrange(100_000))
+        self.start = datetime(2010, 1, 1, tzinfo=UTC) + timedelta(hours=random.randrange(100_000))
         self.span = span
         generator = OrderGenerator(seed=random.randrange(2**32))
         self.orders = []
         for i in range(count):
             body = generator.valid_order()
-            body.update(product_id=f"{self.tag}-{body['product_id']}"[:64],
-                        created_at=(self.start + span * i / count).isoformat())
+            body.update(
+                product_id=f"{self.tag}-{body['product_id']}"[:64],
+                created_at=(self.start + span * i / count).isoformat(),
+            )
             self.orders.append(Order.model_validate(body))
 
     def bodies(self, orders: list[Order]) -> list[dict]:
@@ -43,7 +46,7 @@ class Run:
 
 def post(api, run: Run, orders: list[Order], chunk: int = 250, pause: float = 0.0) -> None:
     for i in range(0, len(orders), chunk):
-        answer = api.post("/orders/batch", json=run.bodies(orders[i:i + chunk]))
+        answer = api.post("/orders/batch", json=run.bodies(orders[i : i + chunk]))
         assert answer.status_code == 202, answer.text
         time.sleep(pause)
 
@@ -83,8 +86,10 @@ class Delivery(threading.Thread):
             started, requests = time.monotonic(), []
             for first in range(0, len(self.orders), self.batch_size):
                 await asyncio.sleep(max(0.0, started + first / self.rate - time.monotonic()))
-                items = [Generated(order.model_dump(mode="json"), True)
-                         for order in self.orders[first:first + self.batch_size]]
+                items = [
+                    Generated(order.model_dump(mode="json"), True)
+                    for order in self.orders[first : first + self.batch_size]
+                ]
                 requests.append(asyncio.create_task(post(client, items)))
             await asyncio.gather(*requests)
         self.accepted = {json.loads(line)["order_id"] for line in accepted.getvalue().splitlines()}
@@ -101,15 +106,20 @@ class Delivery(threading.Thread):
 
 def sales_rows(mysql, run: Run) -> dict[tuple, tuple]:
     with mysql.cursor() as cursor:
-        cursor.execute(f"SELECT {SALES_COLUMNS} FROM sales_by_minute WHERE window_start >= %s AND window_start < %s",
-                       (run.start.replace(tzinfo=None), (run.start + run.span + timedelta(minutes=2)).replace(tzinfo=None)))
+        cursor.execute(
+            f"SELECT {SALES_COLUMNS} FROM sales_by_minute WHERE window_start >= %s AND window_start < %s",
+            (run.start.replace(tzinfo=None), (run.start + run.span + timedelta(minutes=2)).replace(tzinfo=None)),
+        )
         return {tuple(row[:6]): tuple(row[6:]) for row in cursor.fetchall()}
 
 
 def product_rows(mysql, run: Run) -> dict[tuple, tuple]:
     with mysql.cursor() as cursor:
-        cursor.execute("SELECT window_start, window_end, product_id, orders, units, revenue "
-                       "FROM product_sales_by_minute WHERE product_id LIKE %s", (f"{run.tag}-%",))
+        cursor.execute(
+            "SELECT window_start, window_end, product_id, orders, units, revenue "
+            "FROM product_sales_by_minute WHERE product_id LIKE %s",
+            (f"{run.tag}-%",),
+        )
         return {tuple(row[:3]): tuple(row[3:]) for row in cursor.fetchall()}
 
 
@@ -127,7 +137,7 @@ def cassandra_rows(cassandra, orders: list[Order]) -> dict[str, object]:
     select = cassandra.prepare("SELECT * FROM orders WHERE order_id IN ?")
     found = {}
     for i in range(0, len(orders), 100):
-        for row in cassandra.execute(select, ([o.order_id for o in orders[i:i + 100]],)):
+        for row in cassandra.execute(select, ([o.order_id for o in orders[i : i + 100]],)):
             found[str(row.order_id)] = row
     return found
 
@@ -137,7 +147,10 @@ def wait_until_stored(cassandra, mysql, run: Run, window: timedelta, timeout: fl
     expected_products = reference.product_sales_by_minute(run.orders, window)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if len(cassandra_rows(cassandra, run.orders)) == len(run.orders) and product_rows(mysql, run) == expected_products:
+        if (
+            len(cassandra_rows(cassandra, run.orders)) == len(run.orders)
+            and product_rows(mysql, run) == expected_products
+        ):
             return
         time.sleep(2)
 
@@ -148,18 +161,40 @@ def assert_stored_exactly(cassandra, mysql, run: Run, sales_before: dict, window
     assert len(stored) == len(run.orders)
     for order in run.orders:
         row = stored[str(order.order_id)]
-        assert (row.customer_id, row.source, row.product_id, row.quantity, row.unit_price, row.currency,
-                row.payment_method, row.total, row.state) == (
-            order.customer_id, order.source.value, order.product_id, order.quantity, order.unit_price,
-            order.currency, order.payment_method and order.payment_method.value, order.total,
-            states.get(order.customer_id, "??"))
+        assert (
+            row.customer_id,
+            row.source,
+            row.product_id,
+            row.quantity,
+            row.unit_price,
+            row.currency,
+            row.payment_method,
+            row.total,
+            row.state,
+        ) == (
+            order.customer_id,
+            order.source.value,
+            order.product_id,
+            order.quantity,
+            order.unit_price,
+            order.currency,
+            order.payment_method and order.payment_method.value,
+            order.total,
+            states.get(order.customer_id, "??"),
+        )
         # Cassandra's timestamp type keeps milliseconds.
-        assert row.created_at == order.created_at.replace(tzinfo=None, microsecond=order.created_at.microsecond // 1000 * 1000)
+        assert row.created_at == order.created_at.replace(
+            tzinfo=None, microsecond=order.created_at.microsecond // 1000 * 1000
+        )
 
     by_time = cassandra.prepare("SELECT order_id, product_id FROM orders_by_time WHERE day = ? AND bucket = ?")
     partitions = {(o.created_at.date(), o.created_at.hour * 60 + o.created_at.minute) for o in run.orders}
-    in_time_table = [row.order_id for partition in partitions for row in cassandra.execute(by_time, partition)
-                     if row.product_id.startswith(run.tag)]
+    in_time_table = [
+        row.order_id
+        for partition in partitions
+        for row in cassandra.execute(by_time, partition)
+        if row.product_id.startswith(run.tag)
+    ]
     assert sorted(map(str, in_time_table)) == sorted(str(o.order_id) for o in run.orders)
 
     assert product_rows(mysql, run) == reference.product_sales_by_minute(run.orders, window)

@@ -1,12 +1,13 @@
 """What integration tests share: running the launcher, connecting to the stores, and reading back Kafka."""
+
 import os
 import subprocess
 import sys
 from contextlib import contextmanager
 
 import pymysql
-from kafka import KafkaConsumer, TopicPartition
 
+from kafka import KafkaConsumer, TopicPartition
 from pipeline.settings import REPO_ROOT, Settings
 from pipeline.stack.services import Service, cassandra_cluster, services
 
@@ -14,8 +15,12 @@ from pipeline.stack.services import Service, cassandra_cluster, services
 def stack(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the launcher as `make` does, in a child process."""
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.stack", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=timeout,
+        [sys.executable, "-m", "pipeline.stack", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
     )
 
 
@@ -31,9 +36,14 @@ def cassandra_session(settings: Settings):
 @contextmanager
 def pipeline_mysql(settings: Settings):
     """The pipeline's MySQL account, autocommit: each query sees the newest committed batch."""
-    connection = pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
-                                 password=settings.mysql_password.get_secret_value(),
-                                 database=settings.mysql_database, autocommit=True)
+    connection = pymysql.connect(
+        host=settings.mysql_host,
+        port=settings.mysql_port,
+        user=settings.mysql_user,
+        password=settings.mysql_password.get_secret_value(),
+        database=settings.mysql_database,
+        autocommit=True,
+    )
     try:
         yield connection
     finally:
@@ -49,8 +59,10 @@ class OrdersTopic:
 
     def __init__(self, settings: Settings):
         self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-        self.partitions = [TopicPartition(settings.orders_topic, p)
-                           for p in sorted(self.consumer.partitions_for_topic(settings.orders_topic))]
+        self.partitions = [
+            TopicPartition(settings.orders_topic, p)
+            for p in sorted(self.consumer.partitions_for_topic(settings.orders_topic))
+        ]
         self.start = self.consumer.end_offsets(self.partitions)
 
     def since(self) -> list[tuple[bytes, bytes]]:

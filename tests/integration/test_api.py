@@ -1,7 +1,8 @@
 """The ingest API over real HTTP, against the real Kafka of the local stack."""
+
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,9 +13,16 @@ from tests.integration.helpers import OrdersTopic, stack
 
 def full_order(**changes) -> dict:
     return {
-        "order_id": str(uuid.uuid4()), "customer_id": 42, "source": "Home Delivery", "product_id": "pizza_margherita",
-        "quantity": 3, "unit_price": "11.90", "currency": "EUR", "payment_method": "mastercard",
-        "created_at": datetime.now(timezone.utc).isoformat(), **changes,
+        "order_id": str(uuid.uuid4()),
+        "customer_id": 42,
+        "source": "Home Delivery",
+        "product_id": "pizza_margherita",
+        "quantity": 3,
+        "unit_price": "11.90",
+        "currency": "EUR",
+        "payment_method": "mastercard",
+        "created_at": datetime.now(UTC).isoformat(),
+        **changes,
     }
 
 
@@ -35,7 +43,13 @@ def test_a_batch_produces_exactly_its_valid_orders_and_reports_the_rest(api, set
     assert response.status_code == 202
     report = response.json()
     assert (report["accepted"], report["rejected"]) == (3, 2)
-    assert [r.get("order_id") for r in report["results"]] == [valid[0]["order_id"], None, valid[1]["order_id"], None, valid[2]["order_id"]]
+    assert [r.get("order_id") for r in report["results"]] == [
+        valid[0]["order_id"],
+        None,
+        valid[1]["order_id"],
+        None,
+        valid[2]["order_id"],
+    ]
     assert report["results"][1]["errors"][0]["field"] == "quantity"
     assert report["results"][3]["errors"][0]["field"] == "colour"
     assert sorted(topic.since()) == sorted(Order.model_validate(o).record() for o in valid)
@@ -64,11 +78,14 @@ def test_requests_without_a_valid_key_are_refused_and_produce_nothing(settings, 
     assert topic.since() == []
 
 
-@pytest.mark.parametrize("content, content_type, status, field", [
-    (b"customer_id=1", "application/x-www-form-urlencoded", 415, "Content-Type"),
-    (b'{"customer_id": 1,', "application/json", 422, "body"),
-    (b" " * 1_048_577, "application/json", 413, "body"),
-])
+@pytest.mark.parametrize(
+    "content, content_type, status, field",
+    [
+        (b"customer_id=1", "application/x-www-form-urlencoded", 415, "Content-Type"),
+        (b'{"customer_id": 1,', "application/json", 422, "body"),
+        (b" " * 1_048_577, "application/json", 413, "body"),
+    ],
+)
 def test_malformed_bodies_get_their_own_status_and_field(api, content, content_type, status, field):
     response = api.post("/orders", content=content, headers={"Content-Type": content_type})
     assert response.status_code == status

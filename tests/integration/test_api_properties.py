@@ -5,10 +5,11 @@ none for a 4xx.
 The strategies derive from the contract (enums, bounds, fields), so a
 changed contract changes what is generated.
 """
+
 import json
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given
@@ -22,7 +23,11 @@ EXAMPLES = 2500
 BATCH_EXAMPLES = 300
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
@@ -41,8 +46,9 @@ def valid_orders(draw) -> dict:
         "unit_price": st.decimals(Decimal("0.01"), Decimal("99999999.99"), places=2).map(str),
         "currency": st.sampled_from(["USD", "EUR", "GBP", "JPY", "inr"]),
         "payment_method": st.sampled_from([m.value for m in PaymentMethod]),
-        "created_at": st.datetimes(datetime(2000, 1, 1), datetime.now() - timedelta(minutes=1),
-                                   timezones=st.just(timezone.utc)).map(datetime.isoformat),
+        "created_at": st.datetimes(
+            datetime(2000, 1, 1), datetime.now() - timedelta(minutes=1), timezones=st.just(UTC)
+        ).map(datetime.isoformat),
     }
     for field, strategy in optional.items():
         if draw(st.booleans()):
@@ -73,8 +79,7 @@ bodies = st.one_of(
     st.binary(max_size=200).map(lambda b: ("maybe", b)),
 )
 JSON = {"Content-Type": "application/json"}
-run = hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None,
-                          suppress_health_check=list(HealthCheck))
+run = hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
 def test_single_orders_never_5xx_and_each_202_is_exactly_one_record(api, settings):
@@ -105,8 +110,13 @@ def test_batches_produce_exactly_their_accepted_items(api, settings):
     topic, acknowledged = OrdersTopic(settings), []
 
     @hypothesis_settings(run, max_examples=BATCH_EXAMPLES)
-    @given(st.lists(st.one_of(valid_orders().map(lambda o: ("valid", o)), broken_orders().map(lambda o: ("maybe", o))),
-                    min_size=1, max_size=20))
+    @given(
+        st.lists(
+            st.one_of(valid_orders().map(lambda o: ("valid", o)), broken_orders().map(lambda o: ("maybe", o))),
+            min_size=1,
+            max_size=20,
+        )
+    )
     def post(items):
         response = api.post("/orders/batch", content=json.dumps([item for _, item in items]).encode(), headers=JSON)
         assert response.status_code in (202, 422), response.text

@@ -1,4 +1,5 @@
 """`python -m bench` at a tiny scale: the harness still runs end to end. It measures; nothing here judges a time."""
+
 import json
 import re
 import subprocess
@@ -10,8 +11,9 @@ from pipeline.stack.services import probe_spark, services
 
 
 def test_the_benchmark_runs_every_phase_and_leaves_the_job_running(settings):
-    result = subprocess.run([sys.executable, "-m", "bench", "--scale", "0.005"], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--scale", "0.005"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     path = re.search(r"^results: (\S+)", result.stdout, re.MULTILINE)
     assert path, result.stdout

@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -20,10 +20,16 @@ def session(settings):
 
 def test_writing_the_same_order_twice_leaves_one_row_with_the_last_values(session):
     order_id = uuid.uuid4()
-    created = datetime(2026, 11, 23, 10, 0, 30, tzinfo=timezone.utc)
+    created = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
     insert = session.prepare(INSERT)
-    session.execute(insert, (order_id, 7, "Takeaway", "burger", 2, Decimal("300.00"), "USD", "visa", created, Decimal("600.00"), "CA"))
-    session.execute(insert, (order_id, 7, "Takeaway", "burger", 3, Decimal("300.00"), "USD", "visa", created, Decimal("900.00"), "CA"))
+    session.execute(
+        insert,
+        (order_id, 7, "Takeaway", "burger", 2, Decimal("300.00"), "USD", "visa", created, Decimal("600.00"), "CA"),
+    )
+    session.execute(
+        insert,
+        (order_id, 7, "Takeaway", "burger", 3, Decimal("300.00"), "USD", "visa", created, Decimal("900.00"), "CA"),
+    )
 
     rows = list(session.execute("SELECT quantity, total, unit_price FROM orders WHERE order_id = %s", (order_id,)))
     session.execute("DELETE FROM orders WHERE order_id = %s", (order_id,))

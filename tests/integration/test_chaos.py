@@ -6,6 +6,7 @@ tenth of the orders). Each test sends its own orders through the API as a
 retrying client would, injects one fault, restores the stack, and compares
 Cassandra and MySQL with what the API accepted (ground_truth.py).
 """
+
 import json
 import os
 import random
@@ -14,11 +15,18 @@ import time
 from datetime import timedelta
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pipeline.stack import processes
-from tests.integration.ground_truth import (Delivery, Run, assert_stored_exactly, cassandra_rows, product_rows,
-                                            sales_rows, wait_until_stored)
+from tests.integration.ground_truth import (
+    Delivery,
+    Run,
+    assert_stored_exactly,
+    cassandra_rows,
+    product_rows,
+    sales_rows,
+    wait_until_stored,
+)
 from tests.integration.helpers import cassandra_session, pipeline_mysql, service, stack
 
 pytestmark = pytest.mark.chaos
@@ -70,9 +78,11 @@ def check(settings, cassandra, mysql, window, run: Run, before: dict, fault: str
     """Both stores hold exactly the accepted orders (waiting up to 10 minutes), and the job runs on."""
     wait_until_stored(cassandra, mysql, run, window, timeout=600)
     stored, count = len(cassandra_rows(cassandra, run.orders)), counted(mysql, run)
-    print(f"{fault}: {len(run.orders):,} orders accepted, {' / '.join(f'{n:,}' for n in flight)} in flight "
-          f"at the fault; Cassandra holds {stored:,}, MySQL counts {count:,}: "
-          f"{len(run.orders) - stored:,} lost, {count - len(run.orders):,} counted twice")
+    print(
+        f"{fault}: {len(run.orders):,} orders accepted, {' / '.join(f'{n:,}' for n in flight)} in flight "
+        f"at the fault; Cassandra holds {stored:,}, MySQL counts {count:,}: "
+        f"{len(run.orders) - stored:,} lost, {count - len(run.orders):,} counted twice"
+    )
     assert_stored_exactly(cassandra, mysql, run, before, window)
     assert job_running(settings), "the Spark job stopped"
 
@@ -135,10 +145,20 @@ def test_kill_9_the_api_during_load_loses_no_acknowledged_order(settings, cassan
 
 
 HOSTILE_FIELDS = [  # (field, JSON text of its value): a wrong type or a huge value
-    ("customer_id", '"seven"'), ("customer_id", "[1]"), ("customer_id", "null"), ("customer_id", "1e999"),
-    ("quantity", '"2"'), ("quantity", "true"), ("quantity", "9" * 400), ("quantity", "1e308"),
-    ("source", "7"), ("created_at", "12"), ("total", '"9.99"'), ("unit_price", '"-1.00"'),
-    ("product_id", '"' + "x" * 100_000 + '"'), ("product_id", '"x\'); DROP TABLE orders; --"'),
+    ("customer_id", '"seven"'),
+    ("customer_id", "[1]"),
+    ("customer_id", "null"),
+    ("customer_id", "1e999"),
+    ("quantity", '"2"'),
+    ("quantity", "true"),
+    ("quantity", "9" * 400),
+    ("quantity", "1e308"),
+    ("source", "7"),
+    ("created_at", "12"),
+    ("total", '"9.99"'),
+    ("unit_price", '"-1.00"'),
+    ("product_id", '"' + "x" * 100_000 + '"'),
+    ("product_id", '"x\'); DROP TABLE orders; --"'),
     ("drop table", '"orders; --"'),  # a field the contract does not have
 ]
 
@@ -149,7 +169,7 @@ def poison(rng: random.Random, valid: bytes) -> bytes:
     if kind == 0:
         return rng.randbytes(rng.randrange(1, 512))
     if kind == 1:
-        return valid[:rng.randrange(1, len(valid) - 1)]
+        return valid[: rng.randrange(1, len(valid) - 1)]
     body = json.loads(valid)
     field, value = rng.choice(HOSTILE_FIELDS)
     body[field] = "@@"

@@ -3,6 +3,7 @@
 Compose's `init` job is `python -m pipeline.stack schemas` with root's password
 over TCP (MYSQL_ADMIN_PASSWORD), and its healthchecks are `... probe NAME`.
 """
+
 import secrets
 import socket
 

@@ -6,6 +6,7 @@ it posts orders through the API and watches the revenue grow on the open page,
 with no reload: the dashboard's own 10 s refresh has to bring it.
 The last screenshot is saved in $STATE_DIR/test-artifacts/dashboard.png.
 """
+
 import json
 import os
 import subprocess
@@ -107,7 +108,9 @@ def wait_until_drawn(page: Page, expected: set[str], timeout: float = 120) -> di
         ready = {title for title, c in shown.items() if c["drawn"] and "Waiting on" not in c["text"]}
         if ready >= expected:
             return shown
-        assert time.monotonic() < deadline, f"not drawn after {timeout:.0f}s at {page.url}: {sorted(expected - ready)}; {shown}"
+        assert time.monotonic() < deadline, (
+            f"not drawn after {timeout:.0f}s at {page.url}: {sorted(expected - ready)}; {shown}"
+        )
         time.sleep(1)
 
 
@@ -137,11 +140,24 @@ def in_mysql(mysql) -> tuple[Decimal, Decimal]:
 
 
 def post_orders(api, count: int) -> list[Order]:
-    orders = [Order(order_id=uuid4(), customer_id=1 + i, source="Dine In", product_id="dashboard-test",
-                    quantity=1 + i % 3, unit_price=Decimal("12.34"), currency="USD", payment_method="visa")
-              for i in range(count)]
-    response = api.post("/orders/batch", content=json.dumps([o.model_dump(mode="json") for o in orders]),
-                        headers={"Content-Type": "application/json"})
+    orders = [
+        Order(
+            order_id=uuid4(),
+            customer_id=1 + i,
+            source="Dine In",
+            product_id="dashboard-test",
+            quantity=1 + i % 3,
+            unit_price=Decimal("12.34"),
+            currency="USD",
+            payment_method="visa",
+        )
+        for i in range(count)
+    ]
+    response = api.post(
+        "/orders/batch",
+        content=json.dumps([o.model_dump(mode="json") for o in orders]),
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 202, response.text
     return orders
 
@@ -181,13 +197,24 @@ def test_superset_reads_mysql_as_the_read_only_user_which_cannot_write(settings,
     uri = superset.get(f"/api/v1/database/{databases[0]['id']}/connection")["result"]["sqlalchemy_uri"]
     assert uri.startswith(f"mysql+pymysql://{settings.mysql_readonly_user}:")
 
-    with pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_readonly_user,
-                         password=settings.mysql_readonly_password.get_secret_value(),
-                         database=settings.mysql_database) as connection, connection.cursor() as cursor:
+    with (
+        pymysql.connect(
+            host=settings.mysql_host,
+            port=settings.mysql_port,
+            user=settings.mysql_readonly_user,
+            password=settings.mysql_readonly_password.get_secret_value(),
+            database=settings.mysql_database,
+        ) as connection,
+        connection.cursor() as cursor,
+    ):
         cursor.execute("SELECT COUNT(*) FROM sales_by_minute")
-        for statement in ("INSERT INTO stream_commits (query_name, batch_id) VALUES ('intruder', 1)",
-                          "UPDATE sales_by_minute SET revenue = 0", "DELETE FROM customers",
-                          "DROP TABLE stream_progress", "CREATE TABLE intruder (id INT)"):
+        for statement in (
+            "INSERT INTO stream_commits (query_name, batch_id) VALUES ('intruder', 1)",
+            "UPDATE sales_by_minute SET revenue = 0",
+            "DELETE FROM customers",
+            "DROP TABLE stream_progress",
+            "CREATE TABLE intruder (id INT)",
+        ):
             with pytest.raises(pymysql.err.OperationalError) as refused:
                 cursor.execute(statement)
             assert refused.value.args[0] == 1142, statement  # command denied to user
@@ -228,7 +255,9 @@ def test_dashboard_shows_mysql_numbers_and_follows_new_orders(settings, api, mys
         assert time.monotonic() < deadline, f"dashboard still shows {shown}, expected at least {expected}"
         time.sleep(0.5)
     shown_after = time.monotonic() - posted_at
-    print(f"posted 20 orders: in MySQL after {stored_after or shown_after:.1f}s, on the open dashboard after {shown_after:.1f}s")
+    print(
+        f"posted 20 orders: in MySQL after {stored_after or shown_after:.1f}s, on the open dashboard after {shown_after:.1f}s"
+    )
     assert shown_after <= (stored_after or shown_after) + 10 + 10  # one refresh period, plus the queries and drawing
 
     wait_until_drawn(page, bundle_titles(settings))  # not mid-refresh
@@ -242,9 +271,19 @@ def test_time_ranges_are_parsed_one_at_a_time_so_concurrent_charts_never_show_pa
     # Superset's pyparsing grammar is shared by its gunicorn threads; two charts
     # parsing at once failed with "Expected '(', found ')'" (CI, 2026-11-23).
     since = 'DATEADD(DATETIME("now"), -1, hour)'
-    env = {**os.environ, "SUPERSET_CONFIG_PATH": str(SUPERSET_DIR / "superset_config.py"),
-           "SUPERSET_HOME": str(tmp_path), "SUPERSET_SECRET_KEY": settings.superset_secret_key.get_secret_value()}
-    result = subprocess.run([SUPERSET_DIR / ".venv/bin/python", "-c", PARSE_OVERLAP % since],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "SUPERSET_CONFIG_PATH": str(SUPERSET_DIR / "superset_config.py"),
+        "SUPERSET_HOME": str(tmp_path),
+        "SUPERSET_SECRET_KEY": settings.superset_secret_key.get_secret_value(),
+    }
+    result = subprocess.run(
+        [SUPERSET_DIR / ".venv/bin/python", "-c", PARSE_OVERLAP % since],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == "1", f"parses overlapped: {result.stdout}"

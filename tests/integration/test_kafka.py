@@ -1,16 +1,18 @@
 import json
 import uuid
 
-from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
+from kafka import KafkaProducer
 from tests.integration.helpers import OrdersTopic
 
 
 def test_orders_and_dlq_topics_exist_with_configured_partitions(settings):
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        topics = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([settings.orders_topic, settings.dlq_topic])}
+        topics = {
+            t["name"]: len(t["partitions"]) for t in admin.describe_topics([settings.orders_topic, settings.dlq_topic])
+        }
     finally:
         admin.close()
     assert topics == {settings.orders_topic: settings.orders_partitions, settings.dlq_topic: settings.orders_partitions}

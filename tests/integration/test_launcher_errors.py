@@ -3,6 +3,7 @@
 Each case runs the launcher on a private state folder and port, so the
 running stack is untouched.
 """
+
 import socket
 
 from tests.integration.helpers import stack

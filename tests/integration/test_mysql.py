@@ -14,8 +14,13 @@ WINDOW = (datetime(2001, 1, 1, 10, 0), datetime(2001, 1, 1, 10, 1), "Dine In", "
 
 
 def connect(settings, user, password):
-    return pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=user,
-                           password=password.get_secret_value(), database=settings.mysql_database)
+    return pymysql.connect(
+        host=settings.mysql_host,
+        port=settings.mysql_port,
+        user=user,
+        password=password.get_secret_value(),
+        database=settings.mysql_database,
+    )
 
 
 @pytest.fixture

@@ -3,14 +3,15 @@
 It restarts the whole stack (the Spark job included); the test files after it
 find it running again.
 """
+
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pymysql
 from cassandra.cluster import Cluster
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pipeline.stack import processes
 from pipeline.stack.services import services
 from tests.integration.helpers import stack
@@ -18,25 +19,34 @@ from tests.integration.helpers import stack
 
 def write_everywhere(settings, marker: uuid.UUID):
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    acked = producer.send(settings.orders_topic, key=str(marker).encode(), value=b'{"durability": true}').get(timeout=30)
+    acked = producer.send(settings.orders_topic, key=str(marker).encode(), value=b'{"durability": true}').get(
+        timeout=30
+    )
     producer.close()
 
     cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
     cluster.connect(settings.cassandra_keyspace).execute(
         "INSERT INTO orders (order_id, total, created_at) VALUES (%s, %s, %s)",
-        (marker, Decimal("12.34"), datetime.now(timezone.utc)),
+        (marker, Decimal("12.34"), datetime.now(UTC)),
     )
     cluster.shutdown()
 
     with mysql(settings) as connection, connection.cursor() as cursor:
-        cursor.execute("INSERT INTO stream_commits (query_name, batch_id) VALUES (%s, %s)", (f"durability-{marker}"[:64], 42))
+        cursor.execute(
+            "INSERT INTO stream_commits (query_name, batch_id) VALUES (%s, %s)", (f"durability-{marker}"[:64], 42)
+        )
         connection.commit()
     return acked
 
 
 def mysql(settings):
-    return pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_user,
-                           password=settings.mysql_password.get_secret_value(), database=settings.mysql_database)
+    return pymysql.connect(
+        host=settings.mysql_host,
+        port=settings.mysql_port,
+        user=settings.mysql_user,
+        password=settings.mysql_password.get_secret_value(),
+        database=settings.mysql_database,
+    )
 
 
 def test_down_then_up_keeps_the_data_and_leaves_no_process(settings):

@@ -1,4 +1,5 @@
 """Intruders and hostile input on the real stack: refused, or stored verbatim and never executed."""
+
 import itertools
 import json
 import socket
@@ -12,11 +13,25 @@ from pipeline.stack.services import services
 from tests.integration.ground_truth import Run, assert_stored_exactly, sales_rows, wait_until_stored
 
 # Quotes, statement separators and comment markers of SQL and CQL, and a placeholder or two.
-HOSTILE = ["'; DROP TABLE orders; --", '" OR "1"="1', "x'); DELETE FROM sales_by_minute; #", "/* */", "--",
-           "a--b", "\\'", "%s", "?", "`id`", "$$; TRUNCATE customers; $$"]
+HOSTILE = [
+    "'; DROP TABLE orders; --",
+    '" OR "1"="1',
+    "x'); DELETE FROM sales_by_minute; #",
+    "/* */",
+    "--",
+    "a--b",
+    "\\'",
+    "%s",
+    "?",
+    "`id`",
+    "$$; TRUNCATE customers; $$",
+]
 # Every field a client sends as a JSON string, from the contract's own schema.
-STRING_FIELDS = [name for name, spec in Order.model_json_schema()["properties"].items()
-                 if "$ref" in spec or '"string"' in json.dumps(spec)]
+STRING_FIELDS = [
+    name
+    for name, spec in Order.model_json_schema()["properties"].items()
+    if "$ref" in spec or '"string"' in json.dumps(spec)
+]
 
 
 def test_the_contract_has_string_fields_to_attack():
@@ -84,7 +99,7 @@ def listening_addresses(pid: int) -> set[str]:
                 if family == socket.AF_INET:
                     packed = packed[::-1]
                 else:  # four 32-bit words, each in host (little-endian) order
-                    packed = b"".join(packed[i:i + 4][::-1] for i in range(0, 16, 4))
+                    packed = b"".join(packed[i : i + 4][::-1] for i in range(0, 16, 4))
                 found.add(f"{socket.inet_ntop(family, packed)}:{int(port, 16)}")
     return found
 
@@ -96,6 +111,8 @@ def test_every_service_listens_on_the_loopback_interface_only(settings):
         assert pid, f"{service.name} is not running"
         addresses[service.name] = set().union(*(listening_addresses(p) for p in [pid, *processes.descendants(pid)]))
     assert all(addresses.values()), addresses  # each service is found listening somewhere
-    exposed = {name: sorted(a for a in found if not a.rsplit(":", 1)[0] in ("127.0.0.1", "::1", "::ffff:127.0.0.1"))
-               for name, found in addresses.items()}
+    exposed = {
+        name: sorted(a for a in found if a.rsplit(":", 1)[0] not in ("127.0.0.1", "::1", "::ffff:127.0.0.1"))
+        for name, found in addresses.items()
+    }
     assert exposed == {name: [] for name in addresses}

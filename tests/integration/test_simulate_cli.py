@@ -22,9 +22,24 @@ def test_the_load_generator_gets_every_valid_order_accepted_and_every_broken_one
     accepted_out = tmp_path / "accepted.jsonl"
     # No --seed: a fixed one would resend the order_ids of earlier runs, which the stream drops as duplicates.
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.simulate", "--rate", "100", "--duration", "3", "--invalid-share", "0.1",
-         "--accepted-out", str(accepted_out), *mode],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pipeline.simulate",
+            "--rate",
+            "100",
+            "--duration",
+            "3",
+            "--invalid-share",
+            "0.1",
+            "--accepted-out",
+            str(accepted_out),
+            *mode,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     sent, valid, invalid = summary_count(r"^sent\s+(\d+) orders \((\d+) valid, (\d+) invalid\)", result.stdout)

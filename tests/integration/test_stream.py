@@ -2,6 +2,7 @@
 
 Faults (kill -9, stores and Kafka stopped, poison records) are in test_chaos.py.
 """
+
 import random
 
 from pipeline.stack import processes

@@ -1,4 +1,5 @@
 """The benchmark's pure pieces: sizes, orders, the MySQL visibility rule, memory sums, the table."""
+
 import json
 import os
 import re
@@ -64,6 +65,7 @@ def test_memory_of_a_process_counts_its_descendants_once_each():
     # A shell waiting on a sleep in its own process group: both idle, so their sizes hold still.
     parent = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], start_new_session=True)
     try:
+
         def sleeping() -> list[int]:  # until the forked shell has exec'd sleep, its size still changes
             return [pid for pid in processes.children(parent.pid) if "sleep" in processes.command_line(pid)]
 
@@ -80,25 +82,41 @@ def test_memory_of_a_process_counts_its_descendants_once_each():
 
 
 def results(batch_per_s=25_000.0, ceiling_per_s=40_000.0, drain_per_s=12_000.0) -> dict:
-    step = {"per_request": 1, "connections": 64, "rate": None, "orders": 100, "accepted": 100, "errors": {},
-            "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0, "max": 4.0}}
+    step = {
+        "per_request": 1,
+        "connections": 64,
+        "rate": None,
+        "orders": 100,
+        "accepted": 100,
+        "errors": {},
+        "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0, "max": 4.0},
+    }
     return {
         "phases": {
             "ingest": {
-                "steps": {"single_closed_loop": {**step, "orders_per_s": 2_500.0},
-                          "single_open_loop": {**step, "rate": 500, "orders_per_s": 500.0},
-                          "batch_closed_loop": {**step, "per_request": 500, "connections": 8,
-                                                "orders_per_s": batch_per_s},
-                          "batch_open_loop": {**step, "per_request": 500, "rate": 10_000, "orders_per_s": 9_000.0}},
+                "steps": {
+                    "single_closed_loop": {**step, "orders_per_s": 2_500.0},
+                    "single_open_loop": {**step, "rate": 500, "orders_per_s": 500.0},
+                    "batch_closed_loop": {**step, "per_request": 500, "connections": 8, "orders_per_s": batch_per_s},
+                    "batch_open_loop": {**step, "per_request": 500, "rate": 10_000, "orders_per_s": 9_000.0},
+                },
                 "ceiling": {"orders_per_s": ceiling_per_s},
-                "single_of_ceiling": 2_500 / ceiling_per_s, "batch_of_ceiling": batch_per_s / ceiling_per_s,
+                "single_of_ceiling": 2_500 / ceiling_per_s,
+                "batch_of_ceiling": batch_per_s / ceiling_per_s,
             },
-            "freshness": {"rate": 500,
-                          "cassandra": {"orders": 10, "delay_s": {"p50": 1.0, "p95": 2.0, "p99": 2.5, "max": 3.0}},
-                          "mysql": {"orders": 50, "delay_s": {"p50": 3.0, "p95": 6.0, "p99": 7.0, "max": 8.0}}},
-            "drain": {"orders": 1_000, "orders_per_s": drain_per_s, "seconds": 10.0,
-                      "orders_per_s_after_answering": 20_000.0, "ceiling": {"orders_per_s": 15_000.0},
-                      "of_ceiling": drain_per_s / 15_000},
+            "freshness": {
+                "rate": 500,
+                "cassandra": {"orders": 10, "delay_s": {"p50": 1.0, "p95": 2.0, "p99": 2.5, "max": 3.0}},
+                "mysql": {"orders": 50, "delay_s": {"p50": 3.0, "p95": 6.0, "p99": 7.0, "max": 8.0}},
+            },
+            "drain": {
+                "orders": 1_000,
+                "orders_per_s": drain_per_s,
+                "seconds": 10.0,
+                "orders_per_s_after_answering": 20_000.0,
+                "ceiling": {"orders_per_s": 15_000.0},
+                "of_ceiling": drain_per_s / 15_000,
+            },
         },
         "memory": {"api": {"what": "ingest API", "peak_mb": 80.0}, "kafka": {"what": "Kafka broker", "peak_mb": 400.0}},
     }
@@ -107,9 +125,15 @@ def results(batch_per_s=25_000.0, ceiling_per_s=40_000.0, drain_per_s=12_000.0) 
 def test_rows_judge_every_target():
     table = report.rows(results())
     assert [(row.measure.split(" ")[0], row.met) for row in table] == [
-        ("ingest", True), ("ingest", True), ("ingest", True), ("ingest", None),  # the batch open loop has none
-        ("freshness", True), ("freshness", False),  # MySQL p95 6 s, target 5 s
-        ("drain", True), ("peak", True), ("peak", None),
+        ("ingest", True),
+        ("ingest", True),
+        ("ingest", True),
+        ("ingest", None),  # the batch open loop has none
+        ("freshness", True),
+        ("freshness", False),  # MySQL p95 6 s, target 5 s
+        ("drain", True),
+        ("peak", True),
+        ("peak", None),
     ]
 
 

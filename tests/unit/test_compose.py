@@ -4,6 +4,7 @@ The compose file must run the local mode's topology from the same code, config
 and .env: these tests read both and compare. `docker compose config`, the
 real parser, runs too when the CLI plugin is installed.
 """
+
 import base64
 import fnmatch
 import os
@@ -49,7 +50,9 @@ def base_images(path: Path) -> list[str]:
 
 def test_every_image_and_base_image_is_pinned():
     images = [s["image"] for s in SERVICES.values() if "build" not in s]
-    images += [image for s in SERVICES.values() if "build" in s for image in base_images(REPO_ROOT / s["build"]["dockerfile"])]
+    images += [
+        image for s in SERVICES.values() if "build" in s for image in base_images(REPO_ROOT / s["build"]["dockerfile"])
+    ]
     assert len(images) >= 7
     for image in images:
         name, _, tag = image.partition(":")
@@ -89,7 +92,11 @@ def test_every_variable_it_uses_is_in_env_example():
 
 def test_pipeline_containers_read_env_and_override_only_real_settings():
     for name, service in SERVICES.items():
-        if service.get("image", "").startswith("sales-pipeline/") and name not in ("superset", "spark-master", "spark-worker"):
+        if service.get("image", "").startswith("sales-pipeline/") and name not in (
+            "superset",
+            "spark-master",
+            "spark-worker",
+        ):
             assert service.get("env_file") == [".env"], name
             unknown = set(service.get("environment", {})) - SETTINGS - {"SPARK_LOCAL_HOSTNAME"}
             assert unknown == set(), f"{name} sets variables no setting reads: {unknown}"
@@ -105,8 +112,10 @@ def test_topic_keyspace_and_database_names_come_from_env_only():
 SERVERS = {"kafka": "KAFKA_PORT", "cassandra": "CASSANDRA_PORT", "mysql": "MYSQL_PORT"}
 
 
-@pytest.mark.parametrize("service, port", [*SERVERS.items(), ("superset", "SUPERSET_PORT"), ("api", "API_PORT"),
-                                           ("spark-job", "SPARK_UI_PORT")])
+@pytest.mark.parametrize(
+    "service, port",
+    [*SERVERS.items(), ("superset", "SUPERSET_PORT"), ("api", "API_PORT"), ("spark-job", "SPARK_UI_PORT")],
+)
 def test_host_ports_are_the_local_modes_bound_to_loopback(service, port):
     [(address, host_port, _)] = published(SERVICES[service])
     assert (address, host_port) == ("127.0.0.1", f"${{{port}}}")
@@ -139,11 +148,18 @@ def test_kafka_has_a_valid_kraft_cluster_id():
 
 def test_kafka_runs_the_local_modes_broker_settings():
     properties = dict(
-        line.split("=", 1) for line in (REPO_ROOT / "kafka" / "server.properties").read_text().splitlines()
+        line.split("=", 1)
+        for line in (REPO_ROOT / "kafka" / "server.properties").read_text().splitlines()
         if line and not line.startswith("#")
     )
-    addresses = {"controller.quorum.voters", "listeners", "advertised.listeners", "inter.broker.listener.name",
-                 "listener.security.protocol.map", "log.dirs"}
+    addresses = {
+        "controller.quorum.voters",
+        "listeners",
+        "advertised.listeners",
+        "inter.broker.listener.name",
+        "listener.security.protocol.map",
+        "log.dirs",
+    }
     env = {key: str(value) for key, value in SERVICES["kafka"]["environment"].items()}
     for key, value in properties.items():
         if key not in addresses:
@@ -217,19 +233,21 @@ def test_cassandra_container_runs_the_local_yaml_at_the_containers_address(tmp_p
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "hostname").write_text("#!/bin/sh\necho '172.18.0.5 fd00::5'\n")
-    (bin_dir / "cassandra").write_text("#!/bin/sh\necho \"cassandra $*\"\n")
+    (bin_dir / "cassandra").write_text('#!/bin/sh\necho "cassandra $*"\n')
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "CASSANDRA_CONF": str(tmp_path)}
-    result = subprocess.run(["bash", str(REPO_ROOT / "cassandra" / "container.sh")], env=env,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["bash", str(REPO_ROOT / "cassandra" / "container.sh")], env=env, capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "cassandra -f"
     rendered = yaml.safe_load((tmp_path / "cassandra.yaml").read_text())
     assert rendered["listen_address"] == rendered["rpc_address"] == "172.18.0.5"
     assert rendered["seed_provider"][0]["parameters"][0]["seeds"] == "172.18.0.5"
     local = yaml.safe_load((REPO_ROOT / "cassandra" / "cassandra.yaml").read_text())
-    assert {k: v for k, v in rendered.items() if k not in ("listen_address", "rpc_address", "seed_provider")} == \
-           {k: v for k, v in local.items() if k not in ("listen_address", "rpc_address", "seed_provider")}
+    assert {k: v for k, v in rendered.items() if k not in ("listen_address", "rpc_address", "seed_provider")} == {
+        k: v for k, v in local.items() if k not in ("listen_address", "rpc_address", "seed_provider")
+    }
 
 
 def compose_cli() -> str | None:
@@ -248,7 +266,11 @@ def test_docker_compose_itself_accepts_the_file():
         pytest.skip(f"docker compose config not run: {why_not}")
     if not (REPO_ROOT / ".env").exists():
         pytest.skip("docker compose config not run: no .env (services read it as env_file); `make .env` creates it")
-    result = subprocess.run(["docker", "compose", "--env-file", ".env.example", "config", "--quiet"],
-                            cwd=REPO_ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        ["docker", "compose", "--env-file", ".env.example", "config", "--quiet"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "not set" not in result.stderr, result.stderr

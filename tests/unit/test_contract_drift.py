@@ -1,5 +1,6 @@
 """The schema files must agree with the order contract: a field added to `Order`
 and not to the tables (or a column too narrow for an enum) fails here."""
+
 import re
 import typing
 from datetime import datetime
@@ -12,7 +13,14 @@ from pydantic import AwareDatetime
 from pipeline.contract import Order, PaymentMethod, Source
 from pipeline.settings import REPO_ROOT
 
-CQL_TYPES = {UUID: "uuid", int: "int", str: "text", Decimal: "decimal", datetime: "timestamp", AwareDatetime: "timestamp"}
+CQL_TYPES = {
+    UUID: "uuid",
+    int: "int",
+    str: "text",
+    Decimal: "decimal",
+    datetime: "timestamp",
+    AwareDatetime: "timestamp",
+}
 
 
 def python_type(field: str) -> type:
@@ -50,7 +58,9 @@ def width(sql_type: str) -> int:
 def test_mysql_dimension_columns_hold_every_enum_value(table):
     columns = table_columns("mysql/schema.sql", table)
     assert width(columns["source"]) >= max(len(s.value) for s in Source)
-    assert width(columns["payment_method"]) >= max(len(m.value) for m in [*PaymentMethod]) and width(columns["payment_method"]) >= len("unknown")
+    assert width(columns["payment_method"]) >= max(len(m.value) for m in [*PaymentMethod]) and width(
+        columns["payment_method"]
+    ) >= len("unknown")
     assert columns["currency"].upper() == "CHAR(3)"
     assert columns["revenue"].upper().startswith("DECIMAL(") and columns["revenue"].endswith(",2)")
 

@@ -1,4 +1,5 @@
 """The dashboard bundle (superset/dashboard/) agrees with itself, with the MySQL schema and with .env."""
+
 import io
 import re
 import zipfile
@@ -34,7 +35,8 @@ def test_the_database_is_mysql_through_the_read_only_user_from_env(files, settin
     (database,) = of_kind(files, "databases").values()
     assert database["sqlalchemy_uri"] == (
         f"mysql+pymysql://{settings.mysql_readonly_user}:{dashboard.MASKED_PASSWORD}"
-        f"@{settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}")
+        f"@{settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}"
+    )
     assert database["allow_dml"] is False
     assert all(dataset["schema"] == settings.mysql_database for dataset in of_kind(files, "datasets").values())
 
@@ -63,8 +65,11 @@ def test_every_reference_resolves(files):
         used = set(params.get("groupby", [])) | {params[k] for k in ("x_axis", "entity") if k in params}
         used |= {f["subject"] for f in params.get("adhoc_filters", [])}
         assert used <= columns, chart["slice_name"]
-    placed = {item["meta"]["uuid"]: item["meta"]["chartId"] for item in board["position"].values()
-              if isinstance(item, dict) and item.get("type") == "CHART"}
+    placed = {
+        item["meta"]["uuid"]: item["meta"]["chartId"]
+        for item in board["position"].values()
+        if isinstance(item, dict) and item.get("type") == "CHART"
+    }
     assert set(placed) == set(charts), "every chart is on the dashboard once, and nothing else"
     for native_filter in board["metadata"]["native_filter_configuration"]:
         assert set(native_filter["scope"]["excluded"]) <= set(placed.values())

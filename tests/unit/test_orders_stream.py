@@ -16,7 +16,8 @@ pymysql.err.OperationalError: (2003, "Can't connect to MySQL server on '127.0.0.
 def test_a_failed_batch_is_reported_by_its_innermost_python_exception():
     assert failure_reason(Exception(WRAPPED)) == (
         "pymysql.err.OperationalError: (2003, \"Can't connect to MySQL server on '127.0.0.1' "
-        "([Errno 111] Connection refused)\")")
+        '([Errno 111] Connection refused)")'
+    )
 
 
 def test_other_failures_are_reported_by_their_first_line():
@@ -32,5 +33,7 @@ py4j.protocol.Py4JJavaError: An error occurred while calling o353.save.
 \tat com.datastax.spark.connector.cql.CassandraConnector$.createSession(CassandraConnector.scala:173)
 Caused by: com.datastax.oss.driver.api.core.AllNodesFailedException: Could not reach any contact point
 """
-    assert failure_reason(Exception(text)) == ("java.io.IOException: Failed to open native connection to Cassandra at "
-                                               "{127.0.0.1:9042} :: Could not reach any contact point")
+    assert failure_reason(Exception(text)) == (
+        "java.io.IOException: Failed to open native connection to Cassandra at "
+        "{127.0.0.1:9042} :: Could not reach any contact point"
+    )

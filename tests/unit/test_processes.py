@@ -10,8 +10,9 @@ from pipeline.stack import processes
 
 def test_a_started_process_is_found_by_its_pid_file_and_stopped(tmp_path):
     pid_file, log_file = tmp_path / "run" / "sleeper.pid", tmp_path / "log" / "sleeper.log"
-    process = processes.spawn([sys.executable, "-c", "print('hello', flush=True); import time; time.sleep(60)"],
-                              {}, pid_file, log_file)
+    process = processes.spawn(
+        [sys.executable, "-c", "print('hello', flush=True); import time; time.sleep(60)"], {}, pid_file, log_file
+    )
     assert processes.running_pid(pid_file) == process.pid
     assert processes.stop(pid_file, timeout=5) == process.pid
     process.wait(timeout=5)
@@ -42,11 +43,18 @@ def test_port_taken_sees_a_listener():
 
 
 def test_descendants_are_found_to_any_depth():
-    grandparent = subprocess.Popen([sys.executable, "-c", (
-        "import subprocess, sys, time; "
-        "subprocess.Popen([sys.executable, \"-c\", \"import subprocess, sys, time; "
-        "subprocess.Popen([sys.executable, \x27-c\x27, \x27import time; time.sleep(60)\x27]); time.sleep(60)\"]); "
-        "time.sleep(60)")])
+    grandparent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import subprocess, sys, time; "
+                'subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; '
+                'subprocess.Popen([sys.executable, \x27-c\x27, \x27import time; time.sleep(60)\x27]); time.sleep(60)"]); '
+                "time.sleep(60)"
+            ),
+        ]
+    )
     try:
         deadline = time.monotonic() + 10
         while len(processes.descendants(grandparent.pid)) < 2 and time.monotonic() < deadline:

@@ -64,18 +64,28 @@ def test_the_same_seed_gives_the_same_orders():
 def test_percentile_is_nearest_rank():
     values = [float(v) for v in range(1, 101)]
     assert (percentile(values, 50), percentile(values, 95), percentile(values, 99), percentile(values, 100)) == (
-        50, 95, 99, 100)
+        50,
+        95,
+        99,
+        100,
+    )
     assert percentile([3.0, 1.0, 2.0], 50) == 2 and percentile([], 99) == 0
 
 
 def test_a_run_is_ok_only_without_surprises():
     assert Tally(sent_valid=2, sent_invalid=1, accepted=2, rejected_invalid=1).ok
-    for surprise in ({"rejected_valid": 1}, {"accepted_invalid": 1}, {"given_up": 1}, {"unexpected": Counter({500: 1})}):
+    for surprise in (
+        {"rejected_valid": 1},
+        {"accepted_invalid": 1},
+        {"given_up": 1},
+        {"unexpected": Counter({500: 1})},
+    ):
         assert not Tally(**surprise).ok, surprise
 
 
 def fake_api(received: list) -> web.Application:
     """Answers the contract like the API, but 503 the first time it sees a body."""
+
     async def answer(request: web.Request, batch: bool) -> web.Response:
         text = await request.text()
         received.append(text)
@@ -113,8 +123,18 @@ async def run_against(app: web.Application, **options) -> Tally:
 def test_a_503_is_retried_with_the_same_body_and_every_order_is_tallied(tmp_path):
     for mode, batch_size in (("single", 1), ("batch", 10)):
         received, out = [], tmp_path / f"{mode}.jsonl"
-        tally = asyncio.run(run_against(fake_api(received), rate=200, duration=0.5, mode=mode, batch_size=batch_size,
-                                        invalid_share=0.2, seed=5, accepted_out=out))
+        tally = asyncio.run(
+            run_against(
+                fake_api(received),
+                rate=200,
+                duration=0.5,
+                mode=mode,
+                batch_size=batch_size,
+                invalid_share=0.2,
+                seed=5,
+                accepted_out=out,
+            )
+        )
         assert tally.ok and tally.sent == 100 and tally.sent_invalid > 0, tally.summary()
         assert tally.retries == len(received) // 2 == 100 // batch_size
         assert all(count == 2 for count in Counter(received).values())  # each body once refused, then resent as is
@@ -127,7 +147,8 @@ def test_a_refused_connection_is_retried_then_given_up():
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    tally = asyncio.run(run(rate=10, duration=0.1, mode="single", max_retries=1, progress=False,
-                            api_url=f"http://127.0.0.1:{port}"))
+    tally = asyncio.run(
+        run(rate=10, duration=0.1, mode="single", max_retries=1, progress=False, api_url=f"http://127.0.0.1:{port}")
+    )
     assert (tally.sent, tally.network_errors, tally.retries, tally.given_up) == (1, 2, 1, 1)
     assert not tally.ok

@@ -1,10 +1,11 @@
 """The stream's transformations on static DataFrames, in a local SparkSession (no servers)."""
+
 import json
 import os
 import random
 import sys
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
@@ -13,12 +14,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipeline.contract import Order, PaymentMethod
+from pipeline.contract import Order
 from pipeline.simulate import BREAKERS, OrderGenerator
 from spark_jobs import transforms
 from tests import reference
 
-NOW = datetime(2026, 11, 23, 10, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
 KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 
 
@@ -26,9 +27,14 @@ KAFKA_SCHEMA = "key binary, value binary, topic string, partition int, offset lo
 def spark():
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers need this env's packages
-    session = (SparkSession.builder.master("local[2]").appName("test_stream_transforms")
-               .config("spark.sql.session.timeZone", "UTC").config("spark.sql.shuffle.partitions", 2)
-               .config("spark.ui.enabled", False).getOrCreate())
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("test_stream_transforms")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", 2)
+        .config("spark.ui.enabled", False)
+        .getOrCreate()
+    )
     yield session
     session.stop()
 
@@ -36,13 +42,16 @@ def spark():
 def records(spark: SparkSession, values: list[bytes | None], received_at: datetime = NOW) -> DataFrame:
     """Kafka source rows: one per value, on partition 1 from offset 100."""
     return spark.createDataFrame(
-        [(None, value, "orders", 1, 100 + i, received_at) for i, value in enumerate(values)], KAFKA_SCHEMA)
+        [(None, value, "orders", 1, 100 + i, received_at) for i, value in enumerate(values)], KAFKA_SCHEMA
+    )
 
 
 def rows(df: DataFrame) -> list[dict]:
     """Collected rows, timestamps as naive UTC whatever the machine's time zone."""
-    naive = [F.col(f.name).cast("timestamp_ntz").alias(f.name) if isinstance(f.dataType, T.TimestampType)
-             else F.col(f.name) for f in df.schema.fields]
+    naive = [
+        F.col(f.name).cast("timestamp_ntz").alias(f.name) if isinstance(f.dataType, T.TimestampType) else F.col(f.name)
+        for f in df.schema.fields
+    ]
     return [row.asDict() for row in df.select(*naive).collect()]
 
 
@@ -50,13 +59,17 @@ def generated_orders(count: int, seed: int = 7, start: datetime = NOW, span: tim
     """Valid orders from the load generator, created_at spread evenly over span."""
     generator = OrderGenerator(seed=seed)
     step = span / count
-    return [Order.model_validate({**generator.valid_order(), "created_at": (start + i * step).isoformat()},
-                                 context={"received_at": start + span})
-            for i in range(count)]
+    return [
+        Order.model_validate(
+            {**generator.valid_order(), "created_at": (start + i * step).isoformat()},
+            context={"received_at": start + span},
+        )
+        for i in range(count)
+    ]
 
 
 def test_the_spark_schema_is_derived_from_every_contract_field():
-    assert transforms.ORDER_COLUMNS == list(Order.model_fields)
+    assert list(Order.model_fields) == transforms.ORDER_COLUMNS
     types = {f.name: f.dataType for f in transforms.ORDER_SCHEMA.fields}
     assert types["customer_id"] == T.IntegerType() and types["quantity"] == T.IntegerType()
     assert types["unit_price"] == T.DecimalType(10, 2) and types["total"] == T.DecimalType(14, 2)
@@ -71,24 +84,31 @@ def test_valid_records_parse_to_the_contract_values(spark):
     assert [row["error"] for row in parsed] == [None] * 200
     for order, row in zip(orders, parsed):
         expected = order.model_dump()
-        expected.update(order_id=str(order.order_id), source=order.source.value,
-                        payment_method=order.payment_method and order.payment_method.value,
-                        created_at=order.created_at.replace(tzinfo=None))
+        expected.update(
+            order_id=str(order.order_id),
+            source=order.source.value,
+            payment_method=order.payment_method and order.payment_method.value,
+            created_at=order.created_at.replace(tzinfo=None),
+        )
         assert {name: row[name] for name in transforms.ORDER_COLUMNS} == expected
 
 
 def test_every_record_the_api_writes_is_checked_in_the_jvm(spark):
-    orders = generated_orders(300) + [o.model_copy(update={"payment_method": None, "created_at": NOW - timedelta(
-        seconds=1)}) for o in generated_orders(5, seed=8)]
+    orders = generated_orders(300) + [
+        o.model_copy(update={"payment_method": None, "created_at": NOW - timedelta(seconds=1)})
+        for o in generated_orders(5, seed=8)
+    ]
     checked = transforms.check_canonical(records(spark, [o.record()[1] for o in orders]))
     assert checked.where(~F.col("fast")).select("value").collect() == []
 
 
 def contract_only(records: DataFrame) -> DataFrame:
     """What parse_orders gives when every record goes through the contract in Python."""
-    return (transforms.check_canonical(records).select(*transforms.KAFKA_COLUMNS, "timestamp_ms", "order.*",
-                                                       F.lit(False).alias("fast"))
-            .mapInPandas(transforms._validate_batches, transforms.PARSED_SCHEMA))
+    return (
+        transforms.check_canonical(records)
+        .select(*transforms.KAFKA_COLUMNS, "timestamp_ms", "order.*", F.lit(False).alias("fast"))
+        .mapInPandas(transforms._validate_batches, transforms.PARSED_SCHEMA)
+    )
 
 
 def edited(record: str, field: str, value: str) -> str:
@@ -105,12 +125,31 @@ EDITS = {
     "source": ['"dine in"', '"Takeaway"', '"Home Delivery"', '""'],
     "product_id": ['"a b"', '"' + "x" * 64 + '"', '"' + "x" * 65 + '"', '"\\u0061"', '"caf\u00e9"', '""'],
     "quantity": ["0", "1", "10000", "10001", "1.0", "2e0", '"2"'],
-    "unit_price": ['"0.00"', '"0.01"', '"99999999.99"', '"999999999.99"', '"1.999"', '"-1.00"', "1.5", '"1.5"', '"1e2"'],
+    "unit_price": [
+        '"0.00"',
+        '"0.01"',
+        '"99999999.99"',
+        '"999999999.99"',
+        '"1.999"',
+        '"-1.00"',
+        "1.5",
+        '"1.5"',
+        '"1e2"',
+    ],
     "currency": ['"usd"', '"EUR"', '"ZZZ"', '"XXX"', '"US"'],
     "payment_method": ["null", '"VISA"', '"other"', '"bitcoin"'],
-    "created_at": ['"1969-12-31T23:59:59Z"', '"1970-01-01T00:00:00Z"', '"2026-11-23T10:04:00Z"', '"2026-11-23T10:06:00Z"',
-                   '"2026-02-30T00:00:00Z"', '"2026-11-23T10:00:00.1234567Z"', '"2026-11-23T10:00:00+00:00"',
-                   '"2026-11-23 10:00:00Z"', '"2026-11-23T09:00:00.5Z"', '"2026-11-23T25:00:00Z"'],
+    "created_at": [
+        '"1969-12-31T23:59:59Z"',
+        '"1970-01-01T00:00:00Z"',
+        '"2026-11-23T10:04:00Z"',
+        '"2026-11-23T10:06:00Z"',
+        '"2026-02-30T00:00:00Z"',
+        '"2026-11-23T10:00:00.1234567Z"',
+        '"2026-11-23T10:00:00+00:00"',
+        '"2026-11-23 10:00:00Z"',
+        '"2026-11-23T09:00:00.5Z"',
+        '"2026-11-23T25:00:00Z"',
+    ],
     "total": ['"0.00"', '"0.01"', "null", '"99999999999999.99"'],
 }
 
@@ -129,8 +168,12 @@ def test_parse_orders_and_the_contract_alone_agree_on_every_edited_record(spark)
     variants += [
         canonical.replace('":', '": '),  # spaces
         json.dumps(dict(reversed(body.items())), separators=(",", ":")),  # another field order
-        canonical[:-1] + ',"coupon":"FREE"}', canonical + " ", canonical[:-1], "{}",  # extra field, trailing, cut
-        edited(canonical, "total", '"7.49"'), edited(canonical, "total", '"7.50"'),
+        canonical[:-1] + ',"coupon":"FREE"}',
+        canonical + " ",
+        canonical[:-1],
+        "{}",  # extra field, trailing, cut
+        edited(canonical, "total", '"7.49"'),
+        edited(canonical, "total", '"7.50"'),
     ]
     values = [v.encode() for v in variants]
 
@@ -178,40 +221,49 @@ def test_every_way_the_load_generator_breaks_an_order_is_rejected(spark):
         body = generator.valid_order()
         breaker(body, rng)
         bodies.append(json.dumps(body).encode())
-    reasons = [row["error"] for row in rows(transforms.parse_orders(records(spark, bodies, datetime.now(timezone.utc))))]
+    reasons = [row["error"] for row in rows(transforms.parse_orders(records(spark, bodies, datetime.now(UTC))))]
     assert None not in reasons
 
 
 def test_every_record_carries_the_time_it_was_validated_the_clock_of_the_dedup(spark):
-    before = datetime.now(timezone.utc).replace(tzinfo=None)
+    before = datetime.now(UTC).replace(tzinfo=None)
     parsed = rows(transforms.parse_orders(records(spark, [generated_orders(1)[0].record()[1], b"junk"])))
-    after = datetime.now(timezone.utc).replace(tzinfo=None)
+    after = datetime.now(UTC).replace(tzinfo=None)
     assert all(before <= row["validated_at"] <= after for row in parsed)
 
 
 def test_the_future_limit_is_judged_against_the_record_timestamp(spark):
-    body = json.dumps({"customer_id": 7, "source": "Dine In", "quantity": 1,
-                       "created_at": (NOW + timedelta(minutes=10)).isoformat()}).encode()
+    body = json.dumps(
+        {"customer_id": 7, "source": "Dine In", "quantity": 1, "created_at": (NOW + timedelta(minutes=10)).isoformat()}
+    ).encode()
     early = rows(transforms.parse_orders(records(spark, [body], received_at=NOW)))[0]
     late = rows(transforms.parse_orders(records(spark, [body], received_at=NOW + timedelta(minutes=6))))[0]
     assert early["error"].startswith("created_at:") and late["error"] is None
 
 
 def test_a_producer_clock_far_ahead_neither_stops_the_stream_nor_admits_future_orders(spark):
-    ahead = datetime(2999, 1, 1, tzinfo=timezone.utc)
-    bodies = [json.dumps({"customer_id": 7, "source": "Dine In", "quantity": 1, "created_at": ahead.isoformat()}).encode(),
-              b'{"customer_id": 7, "source": "Dine In", "quantity": 1}']
+    ahead = datetime(2999, 1, 1, tzinfo=UTC)
+    bodies = [
+        json.dumps({"customer_id": 7, "source": "Dine In", "quantity": 1, "created_at": ahead.isoformat()}).encode(),
+        b'{"customer_id": 7, "source": "Dine In", "quantity": 1}',
+    ]
     future, undated = rows(transforms.parse_orders(records(spark, bodies, received_at=ahead)))
     assert future["error"].startswith("created_at:")
-    assert undated["error"] is None and undated["created_at"] <= datetime.now(timezone.utc).replace(tzinfo=None)
+    assert undated["error"] is None and undated["created_at"] <= datetime.now(UTC).replace(tzinfo=None)
 
 
 def test_missing_order_id_and_created_at_are_derived_from_the_record_the_same_way_every_time(spark):
     body = b'{"customer_id": 7, "source": "Takeaway", "quantity": 3}'
     first, again = (rows(transforms.parse_orders(records(spark, [body])))[0] for _ in range(2))
-    assert first["order_id"] == again["order_id"] == str(uuid.uuid5(transforms.DERIVED_ORDER_ID_NAMESPACE, "orders/1/100"))
+    assert (
+        first["order_id"] == again["order_id"] == str(uuid.uuid5(transforms.DERIVED_ORDER_ID_NAMESPACE, "orders/1/100"))
+    )
     assert first["created_at"] == NOW.replace(tzinfo=None)
-    assert (first["unit_price"], first["total"], first["product_id"]) == (Decimal("300.00"), Decimal("900.00"), "default")
+    assert (first["unit_price"], first["total"], first["product_id"]) == (
+        Decimal("300.00"),
+        Decimal("900.00"),
+        "default",
+    )
 
 
 def test_dead_letters_keep_the_raw_bytes_and_say_why_and_where_from(spark):
@@ -222,7 +274,11 @@ def test_dead_letters_keep_the_raw_bytes_and_say_why_and_where_from(spark):
     headers = {h["key"]: bytes(h["value"]).decode() for h in letters[0]["headers"]}
     assert bytes(letters[0]["value"]) == b"\xff not json"
     assert headers["dlq.reason"].startswith("body: invalid JSON")
-    assert (headers["dlq.source.topic"], headers["dlq.source.partition"], headers["dlq.source.offset"]) == ("orders", "1", "101")
+    assert (headers["dlq.source.topic"], headers["dlq.source.partition"], headers["dlq.source.offset"]) == (
+        "orders",
+        "1",
+        "101",
+    )
     assert [row["order_id"] for row in rows(transforms.valid_orders(parsed))] == [str(generated_orders(1)[0].order_id)]
     # Only dead letters carry their bytes on through the shuffle and the cache.
     assert [row["value"] is None for row in sorted(rows(parsed), key=lambda row: row["offset"])] == [True, False]
@@ -236,39 +292,64 @@ def test_repeated_order_ids_are_kept_once_and_rejected_records_never_merge(spark
 
 
 def test_unknown_customers_are_kept_under_the_unknown_state(spark):
-    orders = transforms.valid_orders(transforms.parse_orders(records(spark, [
-        o.model_copy(update={"customer_id": customer}).record()[1]
-        for o, customer in zip(generated_orders(3), [1, 2, 999_999])])))
+    orders = transforms.valid_orders(
+        transforms.parse_orders(
+            records(
+                spark,
+                [
+                    o.model_copy(update={"customer_id": customer}).record()[1]
+                    for o, customer in zip(generated_orders(3), [1, 2, 999_999])
+                ],
+            )
+        )
+    )
     customers = spark.createDataFrame([(1, "CA"), (2, "TX")], "customer_id int, state string")
     assert sorted(row["state"] for row in rows(transforms.enrich(orders, customers))) == ["??", "CA", "TX"]
 
 
 def test_windows_split_exactly_at_the_minute_edge(spark):
-    edge = datetime(2026, 11, 23, 10, 1, tzinfo=timezone.utc)
-    orders = [o.model_copy(update={"created_at": at}) for o, at in
-              zip(generated_orders(3), [edge - timedelta(microseconds=1), edge, edge + timedelta(seconds=59.999999)])]
+    edge = datetime(2026, 11, 23, 10, 1, tzinfo=UTC)
+    orders = [
+        o.model_copy(update={"created_at": at})
+        for o, at in zip(
+            generated_orders(3), [edge - timedelta(microseconds=1), edge, edge + timedelta(seconds=59.999999)]
+        )
+    ]
     parsed = transforms.valid_orders(transforms.parse_orders(records(spark, [o.record()[1] for o in orders])))
     enriched = transforms.enrich(parsed, spark.createDataFrame([], "customer_id int, state string"))
-    windows = sorted((row["window_start"], row["window_end"], row["orders"])
-                     for row in rows(transforms.product_sales_by_minute(enriched.withColumn("product_id", F.lit("p")), "1 minute")))
-    assert windows == [(datetime(2026, 11, 23, 10, 0), datetime(2026, 11, 23, 10, 1), 1),
-                       (datetime(2026, 11, 23, 10, 1), datetime(2026, 11, 23, 10, 2), 2)]
+    windows = sorted(
+        (row["window_start"], row["window_end"], row["orders"])
+        for row in rows(transforms.product_sales_by_minute(enriched.withColumn("product_id", F.lit("p")), "1 minute"))
+    )
+    assert windows == [
+        (datetime(2026, 11, 23, 10, 0), datetime(2026, 11, 23, 10, 1), 1),
+        (datetime(2026, 11, 23, 10, 1), datetime(2026, 11, 23, 10, 2), 2),
+    ]
     by_time = rows(transforms.by_time(enriched))
-    assert sorted((row["day"], row["bucket"]) for row in by_time) == [(date(2026, 11, 23), 600), (date(2026, 11, 23), 601),
-                                                                      (date(2026, 11, 23), 601)]
+    assert sorted((row["day"], row["bucket"]) for row in by_time) == [
+        (date(2026, 11, 23), 600),
+        (date(2026, 11, 23), 601),
+        (date(2026, 11, 23), 601),
+    ]
 
 
 def test_window_totals_equal_a_plain_python_reference_to_the_cent(spark):
     orders = generated_orders(3000, seed=11)
     states = reference.customer_states()
-    parsed = transforms.valid_orders(transforms.parse_orders(records(spark, [o.record()[1] for o in orders], NOW + timedelta(hours=1))))
+    parsed = transforms.valid_orders(
+        transforms.parse_orders(records(spark, [o.record()[1] for o in orders], NOW + timedelta(hours=1)))
+    )
     customers = spark.createDataFrame(pd.DataFrame({"customer_id": list(states), "state": list(states.values())}))
     enriched = transforms.enrich(parsed, customers)
     dimensions = ["window_start", "window_end", "source", "state", "payment_method", "currency"]
-    sales = {tuple(r[d] for d in dimensions): (r["orders"], r["units"], r["revenue"])
-             for r in rows(transforms.sales_by_minute(enriched, "1 minute"))}
-    products = {(r["window_start"], r["window_end"], r["product_id"]): (r["orders"], r["units"], r["revenue"])
-                for r in rows(transforms.product_sales_by_minute(enriched, "1 minute"))}
+    sales = {
+        tuple(r[d] for d in dimensions): (r["orders"], r["units"], r["revenue"])
+        for r in rows(transforms.sales_by_minute(enriched, "1 minute"))
+    }
+    products = {
+        (r["window_start"], r["window_end"], r["product_id"]): (r["orders"], r["units"], r["revenue"])
+        for r in rows(transforms.product_sales_by_minute(enriched, "1 minute"))
+    }
     assert sales == reference.sales_by_minute(orders, states, timedelta(minutes=1))
     assert products == reference.product_sales_by_minute(orders, timedelta(minutes=1))
     assert sum(count for count, _, _ in sales.values()) == 3000
@@ -277,9 +358,16 @@ def test_window_totals_equal_a_plain_python_reference_to_the_cent(spark):
 
 def test_batch_summary_counts_dead_letters_and_late_rows_against_the_earlier_newest_event(spark):
     orders = generated_orders(4, start=NOW, span=timedelta(minutes=4))  # at +0, +1, +2, +3 minutes
-    parsed = transforms.parse_orders(records(spark, [o.record()[1] for o in orders] + [b"junk"], NOW + timedelta(hours=1)))
+    parsed = transforms.parse_orders(
+        records(spark, [o.record()[1] for o in orders] + [b"junk"], NOW + timedelta(hours=1))
+    )
     summary = rows(transforms.batch_summary(parsed, NOW + timedelta(minutes=3, seconds=30), "2 minutes"))[0]
-    assert summary == {"input_rows": 5, "dead_letters": 1, "late_rows": 2,
-                       "max_event_time": datetime(2026, 11, 23, 10, 3), "watermark": datetime(2026, 11, 23, 10, 1, 30)}
+    assert summary == {
+        "input_rows": 5,
+        "dead_letters": 1,
+        "late_rows": 2,
+        "max_event_time": datetime(2026, 11, 23, 10, 3),
+        "watermark": datetime(2026, 11, 23, 10, 1, 30),
+    }
     first = rows(transforms.batch_summary(parsed, None, "2 minutes"))[0]
     assert (first["late_rows"], first["watermark"]) == (0, None)

@@ -1,4 +1,5 @@
 """Pinned versions that must agree across files (one fact, checked where it is repeated)."""
+
 import re
 import tomllib
 import xml.etree.ElementTree as ET
@@ -41,7 +42,9 @@ def compose_image(service: str) -> str:
 
 def base_image(dockerfile: str) -> str:
     """The image the Dockerfile's last stage builds on."""
-    return [line.split()[1] for line in (REPO_ROOT / dockerfile).read_text().splitlines() if line.startswith("FROM ")][-1]
+    return [line.split()[1] for line in (REPO_ROOT / dockerfile).read_text().splitlines() if line.startswith("FROM ")][
+        -1
+    ]
 
 
 def test_docker_mode_runs_the_local_modes_server_versions():
