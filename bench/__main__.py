@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from bench import HarnessError, drain, freshness, ingest, report, stack
 from bench.memory import MemorySampler
@@ -51,7 +53,8 @@ SETTINGS_THAT_MATTER = (
 
 
 def machine() -> dict:
-    memory_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    memory_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
     return {
         "cpus": os.cpu_count(),
         "memory_total_mb": round(memory_kb * 1024 / 1e6),
@@ -69,7 +72,7 @@ def git_commit() -> dict:
 
 def measure(settings: Settings, run: Run, phases: list[str]) -> dict:
     """Run the phases under the memory sampler; the results, with `error` set if the harness failed."""
-    results = {
+    results: dict[str, Any] = {
         "run_id": run.run_id,
         "scale": run.scale,
         "started_at": datetime.now(UTC).isoformat(),

@@ -35,6 +35,7 @@ import queue
 import threading
 import time
 from collections import Counter
+from typing import Any
 from uuid import UUID
 
 import aiohttp
@@ -172,7 +173,7 @@ async def send(
                 errors["refused within a 202 batch"] += 1
                 continue
             acked.append(acked_at)
-            if result["order_id"] in sampled:
+            if cassandra and result["order_id"] in sampled:
                 cassandra.accepted.put((UUID(result["order_id"]), acked_at))
 
     async with api_session(settings, 64) as client:
@@ -200,7 +201,8 @@ def run(settings: Settings, bench_run: Run) -> dict:
     settle = at_rate(bench_run.product_id("freshness-settle"), seconds(settings.watermark_delay), minimum=1.0)
     say(f"freshness: {len(settle):,} orders at {RATE} orders/s, not counted: the job settles at this rate")
     asyncio.run(send(settings, settle, [], Counter()))
-    acked, errors = [], Counter()
+    acked: list[float] = []
+    errors: Counter[str] = Counter()
     with stack.cassandra(settings) as session:
         cassandra, mysql = CassandraWatch(session), MySQLWatch(settings, product_id)
         cassandra.start()
@@ -239,7 +241,7 @@ def run(settings: Settings, bench_run: Run) -> dict:
             f"accepted orders of product {product_id}"
         )
     mysql_delays = visible_delays(acked, mysql.counts)
-    result = {
+    result: dict[str, Any] = {
         "product_id": product_id,
         "rate": RATE,
         "per_request": PER_REQUEST,

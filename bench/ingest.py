@@ -81,8 +81,8 @@ STEPS = [
 ]
 CEILING_SOURCE = "batch_closed_loop"
 # Sent first and not counted: a broker just started compiles its produce path for
-# about a minute (its JVM took most of a core), which put the open loop's p99 at
-# 216 ms instead of 36 ms on a fresh `make up`.
+# about a minute, which inflated the open loop's p99 on a fresh `make up`
+# (docs/performance.md).
 WARM_UP = replace(STEPS[0], name="warm_up", label="warm-up", seconds=30)
 # Orders the ceiling sends, at scale 1: a second of librdkafka's pace, and fewer
 # repeats for the Spark job to work through before the next phase.
@@ -98,8 +98,8 @@ local template = [==[%(template)s]==]
 math.randomseed(os.time())
 local function hex(bits) return string.format("%%0" .. bits / 4 .. "x", math.random(0, 2 ^ bits - 1)) end
 function request()
-  local id = hex(16) .. hex(16) .. "-" .. hex(16) .. "-4" .. hex(12) .. "-" .. string.format("%%x", 8 + math.random(0, 3))
-             .. hex(12) .. "-" .. hex(16) .. hex(16) .. hex(16)
+  local id = hex(16) .. hex(16) .. "-" .. hex(16) .. "-4" .. hex(12) .. "-"
+             .. string.format("%%x", 8 + math.random(0, 3)) .. hex(12) .. "-" .. hex(16) .. hex(16) .. hex(16)
   return wrk.format(nil, nil, nil, string.format(template, id))
 end
 function done(summary, latency, requests)
@@ -314,7 +314,8 @@ def measure(settings: Settings, bench_run: Run) -> dict:
                 ceiling_bodies = bodies
         errors = f"; errors {result['errors']}" if result["errors"] else ""
         say(
-            f"ingest {step.label}: {result['accepted']:,} of {result['orders']:,} accepted in {result['seconds']:.1f} s, "
+            f"ingest {step.label}: {result['accepted']:,} of {result['orders']:,} accepted "
+            f"in {result['seconds']:.1f} s, "
             f"{result['orders_per_s']:,.0f} orders/s, p99 {result['latency_ms']['p99']:.1f} ms{errors}"
         )
     records = orders.records(ceiling_bodies[: bench_run.count(CEILING_ORDERS, minimum=1_000)])

@@ -80,11 +80,11 @@ class OrderProducer:
                 delivery(error, None)  # counted like a failed delivery
         try:
             # message.timeout.ms bounds every callback; the margin only guards against a stuck client.
-            error = await asyncio.wait_for(asyncio.shield(delivery.done), self.timeout + 1)
+            failure = await asyncio.wait_for(asyncio.shield(delivery.done), self.timeout + 1)
         except TimeoutError:
-            error = "no delivery report"
-        if error is not None:
-            raise KafkaUnavailable(str(error))
+            failure = "no delivery report"
+        if failure is not None:
+            raise KafkaUnavailable(str(failure))
 
     def ready(self) -> bool:
         """True when a broker answers a metadata request for the orders topic within a second."""

@@ -39,7 +39,7 @@ def main() -> None:
     if added:
         separator = "" if current.endswith("\n") or not current else "\n"
         env.write_text(current + separator + render("\n".join(added) + "\n"))
-        names = ", ".join(ASSIGNMENT.match(line).group(1) for line in added)
+        names = ", ".join(m.group(1) for line in added if (m := ASSIGNMENT.match(line)))
         print(f"added to {env.name} from {example.name}: {names}", file=sys.stderr)
 
 

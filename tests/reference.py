@@ -1,7 +1,7 @@
 """The windows the stream must produce, computed in plain Python from the orders themselves."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -24,9 +24,10 @@ def window_of(created_at: datetime, window: timedelta) -> tuple[datetime, dateti
     return start.replace(tzinfo=None), (start + window).replace(tzinfo=None)
 
 
-def _totals(orders: Iterable[Order], key) -> Totals:
-    totals = defaultdict(lambda: (0, 0, Decimal("0.00")))
+def _totals(orders: Iterable[Order], key: Callable[[Order], tuple]) -> Totals:
+    totals: defaultdict[tuple, tuple[int, int, Decimal]] = defaultdict(lambda: (0, 0, Decimal("0.00")))
     for order in orders:
+        assert order.total is not None  # the contract computes it
         count, units, revenue = totals[key(order)]
         totals[key(order)] = (count + 1, units + order.quantity, revenue + order.total)
     return dict(totals)

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pipeline import simulate
 from pipeline.contract import Order
@@ -63,7 +64,7 @@ class Delivery(threading.Thread):
     def __init__(self, settings: Settings, orders: list[Order], rate: float, batch_size: int = 100):
         super().__init__(name="delivery", daemon=True)
         self.settings, self.orders, self.rate, self.batch_size = settings, orders, rate, batch_size
-        self.tally, self.accepted = Tally(), set()
+        self.tally, self.accepted = Tally(), set[str]()
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -99,7 +100,8 @@ class Delivery(threading.Thread):
         self.join()
         if self.error:
             raise self.error
-        assert not self.tally.unexpected and not self.tally.given_up, self.tally.summary()
+        assert not self.tally.unexpected, self.tally.summary()
+        assert not self.tally.given_up, self.tally.summary()
         assert self.accepted == {str(order.order_id) for order in self.orders}, self.tally.summary()
         return self.tally
 
@@ -133,7 +135,7 @@ def net(after: dict, before: dict) -> dict:
     return added
 
 
-def cassandra_rows(cassandra, orders: list[Order]) -> dict[str, object]:
+def cassandra_rows(cassandra, orders: list[Order]) -> dict[str, Any]:
     select = cassandra.prepare("SELECT * FROM orders WHERE order_id IN ?")
     found = {}
     for i in range(0, len(orders), 100):
@@ -143,7 +145,9 @@ def cassandra_rows(cassandra, orders: list[Order]) -> dict[str, object]:
 
 
 def wait_until_stored(cassandra, mysql, run: Run, window: timedelta, timeout: float = 300) -> None:
-    """Until Cassandra has every order and MySQL's product windows match, or timeout (the asserts then say what differs)."""
+    """Until Cassandra has every order and MySQL's product windows match, or timeout.
+
+    After a timeout the asserts say what differs."""
     expected_products = reference.product_sales_by_minute(run.orders, window)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

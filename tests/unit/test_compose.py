@@ -55,8 +55,9 @@ def test_every_image_and_base_image_is_pinned():
     ]
     assert len(images) >= 7
     for image in images:
-        name, _, tag = image.partition(":")
-        assert tag and tag != "latest", f"{image} is not pinned to a version"
+        tag = image.partition(":")[2]
+        assert tag, f"{image} is not pinned to a version"
+        assert tag != "latest", f"{image} is not pinned to a version"
 
 
 def test_long_running_services_have_healthchecks_and_dependencies_are_satisfiable():
@@ -67,7 +68,8 @@ def test_long_running_services_have_healthchecks_and_dependencies_are_satisfiabl
             if condition == "service_healthy":
                 assert "healthcheck" in SERVICES[dependency], f"{name} waits for {dependency} to be healthy"
             else:
-                assert condition == "service_completed_successfully" and one_shot(dependency), (name, dependency)
+                assert condition == "service_completed_successfully", (name, dependency)
+                assert one_shot(dependency), (name, dependency)
 
 
 def test_every_one_shot_job_is_awaited_by_a_long_running_service():
@@ -113,7 +115,7 @@ SERVERS = {"kafka": "KAFKA_PORT", "cassandra": "CASSANDRA_PORT", "mysql": "MYSQL
 
 
 @pytest.mark.parametrize(
-    "service, port",
+    ("service", "port"),
     [*SERVERS.items(), ("superset", "SUPERSET_PORT"), ("api", "API_PORT"), ("spark-job", "SPARK_UI_PORT")],
 )
 def test_host_ports_are_the_local_modes_bound_to_loopback(service, port):
@@ -143,7 +145,8 @@ def test_kafka_advertises_the_in_network_address_and_the_hosts_own():
 def test_kafka_has_a_valid_kraft_cluster_id():
     # The image refuses to start in KRaft mode without one: 16 bytes, URL-safe base64, unpadded.
     cluster_id = SERVICES["kafka"]["environment"]["CLUSTER_ID"]
-    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16 and len(cluster_id) == 22
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+    assert len(cluster_id) == 22
 
 
 def test_kafka_runs_the_local_modes_broker_settings():
@@ -170,7 +173,8 @@ def test_the_stream_and_its_executors_share_the_checkpoint_volume_at_its_path():
     job, worker = SERVICES["spark-job"], SERVICES["spark-worker"]
     checkpoints = f"{job['environment']['STATE_DIR']}/checkpoints"
     mounts = {entry for entry in job["volumes"] if entry.endswith(":" + checkpoints)}
-    assert mounts and mounts <= set(worker["volumes"])
+    assert mounts
+    assert mounts <= set(worker["volumes"])
     assert mounts.pop().split(":")[0] in COMPOSE["volumes"]  # a named volume
     assert job["environment"]["SPARK_MASTER"].startswith("spark://spark-master:")
 
@@ -209,7 +213,9 @@ def test_every_file_it_mounts_or_builds_from_exists_and_reaches_the_build():
             for source in copied_sources(dockerfile(name)):
                 assert (REPO_ROOT / source).exists(), f"{dockerfile(name)} copies missing {source}"
                 assert not dockerignored(source), f".dockerignore keeps {source} out of the build"
-    assert dockerignored(".env") and dockerignored("var") and dockerignored("superset/.venv")
+    assert dockerignored(".env")
+    assert dockerignored("var")
+    assert dockerignored("superset/.venv")
 
 
 def test_images_start_the_service_folders_own_run_scripts():

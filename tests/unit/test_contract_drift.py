@@ -34,7 +34,9 @@ def python_type(field: str) -> type:
 
 def table_columns(path: str, table: str) -> dict[str, str]:
     text = (REPO_ROOT / path).read_text()
-    body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?)\n\)", text, re.S).group(1)
+    table_body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?)\n\)", text, re.S)
+    assert table_body, f"{path} has no table {table}"
+    body = table_body.group(1)
     columns = {}
     for line in body.splitlines():
         match = re.match(r"\s+(\w+)\s+(\w+(?:\(\d+(?:,\d+)?\))?)", line)
@@ -51,20 +53,24 @@ def test_every_contract_field_is_a_cassandra_column_of_the_matching_type(table):
 
 
 def width(sql_type: str) -> int:
-    return int(re.search(r"\((\d+)", sql_type).group(1))
+    size = re.search(r"\((\d+)", sql_type)
+    assert size, f"{sql_type} has no width"
+    return int(size.group(1))
 
 
 @pytest.mark.parametrize("table", ["sales_by_minute"])
 def test_mysql_dimension_columns_hold_every_enum_value(table):
     columns = table_columns("mysql/schema.sql", table)
     assert width(columns["source"]) >= max(len(s.value) for s in Source)
-    assert width(columns["payment_method"]) >= max(len(m.value) for m in [*PaymentMethod]) and width(
-        columns["payment_method"]
-    ) >= len("unknown")
+    assert width(columns["payment_method"]) >= max(len(m.value) for m in [*PaymentMethod])
+    assert width(columns["payment_method"]) >= len("unknown")
     assert columns["currency"].upper() == "CHAR(3)"
-    assert columns["revenue"].upper().startswith("DECIMAL(") and columns["revenue"].endswith(",2)")
+    assert columns["revenue"].upper().startswith("DECIMAL(")
+    assert columns["revenue"].endswith(",2)")
 
 
 def test_mysql_product_column_holds_the_longest_product_id():
-    longest = int(re.search(r"\{1,(\d+)\}", Order.model_fields["product_id"].metadata[0].pattern).group(1))
+    bound = re.search(r"\{1,(\d+)\}", Order.model_fields["product_id"].metadata[0].pattern)
+    assert bound
+    longest = int(bound.group(1))
     assert width(table_columns("mysql/schema.sql", "product_sales_by_minute")["product_id"]) == longest

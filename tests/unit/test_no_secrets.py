@@ -32,7 +32,7 @@ def secrets_in(path: str, text: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "path, text",
+    ("path", "text"),
     [
         ("superset_config.py", 'SECRET_KEY = "k8Jd02mZq1"'),
         ("cassandra.yaml", "  password: hunter22\n"),
@@ -47,7 +47,7 @@ def test_the_scanner_finds_secrets_written_the_usual_ways(path, text):
 
 
 @pytest.mark.parametrize(
-    "path, text",
+    ("path", "text"),
     [
         (".env.example", "MYSQL_PASSWORD=__generate__\n"),
         ("docker-compose.yml", "MYSQL_PASSWORD: ${SUPERSET_METADATA_PASSWORD}\n"),

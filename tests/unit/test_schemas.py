@@ -10,7 +10,7 @@ def test_statements_split_on_line_ending_semicolons_and_drop_comment_lines():
 
 
 @pytest.mark.parametrize(
-    "path, count",
+    ("path", "count"),
     [("mysql/schema.sql", 5), ("mysql/users.sql", 6), ("cassandra/schema.cql", 2)],
 )
 def test_schema_files_hold_the_designed_statements(path, count):
@@ -26,5 +26,5 @@ def test_valid_names_pass(name):
 
 @pytest.mark.parametrize("name", ["", "1sales", "sales; DROP TABLE x", "sa`les", "a" * 49])
 def test_names_that_could_inject_ddl_are_refused(name):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a valid keyspace or database name"):
         identifier(name)

@@ -69,7 +69,8 @@ def test_percentile_is_nearest_rank():
         99,
         100,
     )
-    assert percentile([3.0, 1.0, 2.0], 50) == 2 and percentile([], 99) == 0
+    assert percentile([3.0, 1.0, 2.0], 50) == 2
+    assert percentile([], 99) == 0
 
 
 def test_a_run_is_ok_only_without_surprises():
@@ -115,14 +116,15 @@ async def run_against(app: web.Application, **options) -> Tally:
         sock.bind(("127.0.0.1", 0))
         await web.SockSite(runner, sock).start()
         try:
-            return await run(progress=False, api_url="http://%s:%d" % sock.getsockname(), **options)
+            return await run(progress=False, api_url="http://{}:{}".format(*sock.getsockname()), **options)
         finally:
             await runner.cleanup()
 
 
 def test_a_503_is_retried_with_the_same_body_and_every_order_is_tallied(tmp_path):
     for mode, batch_size in (("single", 1), ("batch", 10)):
-        received, out = [], tmp_path / f"{mode}.jsonl"
+        received: list[list[dict]] = []
+        out = tmp_path / f"{mode}.jsonl"
         tally = asyncio.run(
             run_against(
                 fake_api(received),
@@ -135,12 +137,15 @@ def test_a_503_is_retried_with_the_same_body_and_every_order_is_tallied(tmp_path
                 accepted_out=out,
             )
         )
-        assert tally.ok and tally.sent == 100 and tally.sent_invalid > 0, tally.summary()
+        assert tally.ok, tally.summary()
+        assert tally.sent == 100, tally.summary()
+        assert tally.sent_invalid > 0, tally.summary()
         assert tally.retries == len(received) // 2 == 100 // batch_size
         assert all(count == 2 for count in Counter(received).values())  # each body once refused, then resent as is
         assert (tally.accepted, tally.rejected) == (tally.sent_valid, tally.sent_invalid)
         lines = [json.loads(line) for line in out.read_text().splitlines()]
-        assert len(lines) == tally.accepted and all(is_valid(line) for line in lines)
+        assert len(lines) == tally.accepted
+        assert all(is_valid(line) for line in lines)
 
 
 def test_a_refused_connection_is_retried_then_given_up():

@@ -12,7 +12,7 @@ POM = "{http://maven.apache.org/POM/4.0.0}"
 
 
 def pom_property(path: str, name: str) -> str:
-    return ET.parse(REPO_ROOT / path).getroot().find(f"{POM}properties/{POM}{name}").text
+    return ET.parse(REPO_ROOT / path).getroot().findtext(f"{POM}properties/{POM}{name}", "")
 
 
 def pyproject_pin(package: str) -> str:
@@ -53,11 +53,14 @@ def test_docker_mode_runs_the_local_modes_server_versions():
     assert compose_image("mysql") == "mysql:8.4"  # the design's MySQL; MariaDB stands in locally
     assert base_image("spark_jobs/Dockerfile").startswith(f"apache/spark:{pyproject_pin('pyspark')}-scala2.12-java17-")
     superset_pin = re.search(r"^apache-superset==(\S+)$", (REPO_ROOT / "superset/requirements.in").read_text(), re.M)
+    assert superset_pin
     assert base_image("superset/Dockerfile") == f"apache/superset:{superset_pin.group(1)}"
 
 
 def test_images_install_the_makefiles_uv_and_the_locks_python():
-    uv = re.search(r"^UV_VERSION := (\S+)$", (REPO_ROOT / "Makefile").read_text(), re.M).group(1)
+    uv_pin = re.search(r"^UV_VERSION := (\S+)$", (REPO_ROOT / "Makefile").read_text(), re.M)
+    assert uv_pin
+    uv = uv_pin.group(1)
     for dockerfile in ("ingest_api/Dockerfile", "spark_jobs/Dockerfile"):
         assert re.findall(r"uv==(\S+)", (REPO_ROOT / dockerfile).read_text()) == [uv], dockerfile
     assert base_image("ingest_api/Dockerfile").startswith("python:3.11.")
