@@ -29,6 +29,8 @@ from pydantic_extra_types.currency_code import ISO4217
 from pipeline.settings import get_contract_settings
 
 CENT = Decimal("0.01")
+# What is wrong with an order: the field path, the reason, and pydantic's error type.
+Problem = dict[str, str]
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 # Earliest created_at: the Unix epoch, where Kafka timestamps and the stream's windows begin
 # (and well inside the range of pandas, which the stream converts through).
@@ -75,7 +77,7 @@ class Order(BaseModel):
     product_id: str = Field("default", pattern=PRODUCT_ID_PATTERN)
     quantity: StrictInt = Field(ge=1, le=MAX_QUANTITY)
     unit_price: UnitPrice = Field(default_factory=_default_unit_price)
-    currency: ISO4217 = "USD"
+    currency: ISO4217 = ISO4217("USD")
     payment_method: PaymentMethod | None = None
     created_at: AwareDatetime = Field(default_factory=_now, description="RFC 3339 with offset; server time if absent.")
     total: Total | None = Field(None, description="quantity x unit_price; if sent, it must equal that.")
@@ -127,7 +129,7 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not a number")
 
 
-def loads(body: bytes | str) -> object:
+def loads(body: bytes | bytearray | str) -> object:
     """JSON as the contract reads it: numbers with a fraction become Decimal, NaN and Infinity are refused.
 
     Raises ValueError (bad UTF-8 included) or RecursionError for what is not JSON.
@@ -135,9 +137,41 @@ def loads(body: bytes | str) -> object:
     return json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
 
 
-def problems(error: ValidationError) -> list[dict[str, str]]:
+def problems(error: ValidationError) -> list[Problem]:
     """Validation errors as the pipeline reports them: the field path and the reason."""
     return [
         {"field": ".".join(map(str, e["loc"])) or "body", "reason": e["msg"], "type": e["type"]}
         for e in error.errors(include_url=False, include_input=False, include_context=False)
     ]
+
+
+def validate(item: object) -> Order | list[Problem]:
+    """One item as the contract reads it: the Order, or what is wrong with it."""
+    try:
+        return Order.model_validate(item)
+    except ValidationError as error:
+        return problems(error)
+
+
+def validate_batch(items: object, max_orders: int) -> list[Order | list[Problem]]:
+    """A batch: each item's Order or problems, in order. An order_id that repeats an earlier
+    item's is refused: one request must not hold two versions of an order.
+
+    Raises ValueError when the body is not a non-empty array of at most max_orders items.
+    """
+    if not isinstance(items, list) or not items:
+        raise ValueError("must be a non-empty JSON array of orders")
+    if len(items) > max_orders:
+        raise ValueError(f"{len(items)} orders; at most {max_orders} per batch")
+    results: list[Order | list[Problem]] = []
+    first_index: dict[UUID, int] = {}
+    for index, item in enumerate(items):
+        result = validate(item)
+        if isinstance(result, Order):
+            if result.order_id in first_index:
+                reason = f"same order_id as item {first_index[result.order_id]}"
+                result = [{"field": "order_id", "reason": reason, "type": "duplicate_order_id"}]
+            else:
+                first_index[result.order_id] = index
+        results.append(result)
+    return results

@@ -7,7 +7,7 @@ from uuid import UUID
 import pytest
 from pydantic import ValidationError
 
-from pipeline.contract import MAX_QUANTITY, Order, PaymentMethod, Source
+from pipeline.contract import MAX_QUANTITY, Order, PaymentMethod, Source, validate_batch
 
 VALID = {"customer_id": 7, "source": "Dine In", "quantity": 2}
 
@@ -77,7 +77,7 @@ def test_quantity_outside_bounds_or_not_integer_is_rejected(quantity):
     assert rejected_fields(quantity=quantity) == {"quantity"}
 
 
-@pytest.mark.parametrize("price, stored", [(Decimal("12.5"), "12.50"), ("0.01", "0.01"), (300, "300.00")])
+@pytest.mark.parametrize(("price", "stored"), [(Decimal("12.5"), "12.50"), ("0.01", "0.01"), (300, "300.00")])
 def test_unit_price_is_kept_to_the_cent(price, stored):
     assert str(order(unit_price=price).unit_price) == stored
 
@@ -89,7 +89,7 @@ def test_unit_price_must_be_positive_with_two_decimals(price):
     assert rejected_fields(unit_price=price) == {"unit_price"}
 
 
-@pytest.mark.parametrize("currency, stored", [("EUR", "EUR"), ("jpy", "JPY")])
+@pytest.mark.parametrize(("currency", "stored"), [("EUR", "EUR"), ("jpy", "JPY")])
 def test_currency_is_an_iso_4217_code(currency, stored):
     assert order(currency=currency).currency == stored
 
@@ -161,3 +161,21 @@ def test_the_kafka_record_is_keyed_by_order_id_and_carries_money_as_strings():
         f'{{"order_id":"{o.order_id}","customer_id":7,"source":"Dine In","product_id":"default","quantity":2,'
         '"unit_price":"12.50","currency":"USD","payment_method":"amex","created_at":"2026-01-15T10:00:00Z","total":"25.00"}'
     )
+
+
+def test_a_batch_refuses_a_repeated_order_id_and_keeps_the_first():
+    order = {"order_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "customer_id": 1, "source": "Takeaway", "quantity": 1}
+    first, bad, again = validate_batch([order, {"customer_id": 0}, {**order, "quantity": 2}], max_orders=3)
+    assert isinstance(first, Order)
+    assert isinstance(bad, list)
+    assert [problem["field"] for problem in bad] == ["customer_id", "source", "quantity"]
+    assert again == [{"field": "order_id", "reason": "same order_id as item 0", "type": "duplicate_order_id"}]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [([], "non-empty JSON array"), ({"orders": []}, "non-empty JSON array"), ([{}] * 4, "4 orders; at most 3")],
+)
+def test_a_batch_body_that_is_not_a_short_array_is_refused_whole(body, reason):
+    with pytest.raises(ValueError, match=reason):
+        validate_batch(body, max_orders=3)
