@@ -5,6 +5,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 UV_VERSION := 0.13.9
+# The local stack's supervisor (process-compose.yaml), built from the Go module proxy into .tools/bin.
+PROCESS_COMPOSE_VERSION := v1.87.0
+PROCESS_COMPOSE := .tools/bin/process-compose
 # The docker compose CLI plugin `make test` builds to check docker-compose.yml with it.
 COMPOSE_VERSION := v2.40.3
 VENV := .venv
@@ -41,16 +44,16 @@ apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-g
 # $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
 uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
-.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job down teardown clean status logs simulate bench chaos test lock
+.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job down teardown clean status logs simulate bench chaos lint unit test lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 demo: up $(VENV)/.synced ## The main job: start everything, then send orders at DEMO_RATE/s until Ctrl-C
-	@$(STACK_STATUS) && $(LAUNCHER) urls
+	@$(if $(filter docker,$(STACK)),$(LAUNCHER) urls)
 	@$(PY) -m pipeline.simulate --rate $(or $(DEMO_RATE),20) --duration 0 --mode single
 
-setup: .env $(VENV)/.synced superset/.venv/.synced kafka/target/classpath.txt cassandra/target/classpath.txt jars/.resolved mariadb ## Install what the local stack needs (idempotent)
+setup: .env $(VENV)/.synced superset/.venv/.synced kafka/target/classpath.txt cassandra/target/classpath.txt jars/.resolved $(PROCESS_COMPOSE) mariadb ## Install what the local stack needs (idempotent)
 
 # Created on first run; later runs append settings a newer .env.example added.
 .env: .env.example
@@ -73,6 +76,11 @@ jars/.resolved: jars/pom.xml
 	@echo "==> setup: Spark connectors from Maven Central (into jars/)"
 	@$(MVN) -f $< dependency:copy-dependencies 2>&1 | $(NO_ANSI) && touch $@
 
+$(PROCESS_COMPOSE):
+	@echo "==> setup: process-compose $(PROCESS_COMPOSE_VERSION) from the Go module proxy"
+	@bash tools/go_build.sh github.com/f1bonacc1/process-compose $(PROCESS_COMPOSE_VERSION) . $@ \
+	  "-X github.com/f1bonacc1/process-compose/src/config.Version=$(PROCESS_COMPOSE_VERSION)"
+
 mariadb: ## MariaDB server from Debian packages, when absent (part of setup)
 	@$(call apt_install,/usr/sbin/mariadbd,mariadb-server)
 
@@ -82,7 +90,7 @@ chromium: ## Chromium from Debian, when absent, for the dashboard's browser test
 wrk: ## wrk from Debian, when absent: the benchmark's single-order closed loop (part of bench and test)
 	@$(call apt_install,/usr/bin/wrk,wrk)
 
-up: $(STACK_NEEDS) ## Start Kafka, Cassandra, MySQL, Superset, the ingest API and the Spark job; apply schemas, import the dashboard
+up: $(STACK_NEEDS) ## Start Kafka, Cassandra, MySQL, Superset, the API and the Spark job; apply schemas; print addresses
 	@$(call stack_up)
 
 api: $(STACK_NEEDS) ## Start the ingest API alone (Kafka must be reachable for 202s)
@@ -97,10 +105,11 @@ stop-job: ## Stop the Spark job (locally after its current micro-batch)
 down: ## Stop what `up` started; data stays
 	@$(call stack_down)
 
-teardown: ## down, then delete data, logs and checkpoints
+teardown: ## down, then delete the data: Kafka, Cassandra, MySQL and Superset state, logs, checkpoints
 	@$(STACK_TEARDOWN)
 
-clean: teardown ## Same as teardown
+clean: ## Delete what setup built (virtualenvs, jars, .tools); never data (that is teardown)
+	rm -rf $(VENV) superset/.venv jars/*.jar jars/.resolved kafka/target cassandra/target .tools .pytest_cache .mypy_cache .ruff_cache
 
 status: ## Each service: up or down, port, health
 	@$(STACK_STATUS)
@@ -120,7 +129,13 @@ chaos: $(STACK_NEEDS) ## Faults injected into the local stack, 50 000 orders eac
 compose-cli: ## The docker compose CLI plugin, built from the Go module proxy when absent (part of test)
 	@bash tests/install_compose_cli.sh $(COMPOSE_VERSION)
 
-test: setup chromium wrk compose-cli ## Unit and integration tests against the real local stack (always local mode), the dashboard in headless Chromium
+lint: $(VENV)/.synced ## ruff (lint and format) and mypy (types)
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+
+unit: .env $(VENV)/.synced ## The unit tests alone: no server
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test: setup chromium wrk compose-cli lint ## lint, then unit and integration tests against the real local stack (always local mode), the dashboard in headless Chromium
 	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS)
 
 lock: ## Re-pin requirements.lock and superset/requirements.txt from their inputs

@@ -7,10 +7,10 @@ Usage (what `python -m bench` does around its phases):
     ...                      # the phases
     peaks = sampler.stop()   # {"api": {"what": ..., "peak_mb": ...}, "spark": ..., ...}
 
-A thread reads VmRSS from /proc every 0.5 s for each service's process (from
-its pid file, re-read every time: the drain restarts the Spark job) and all
-its descendants, and keeps each service's highest sum. The Spark job is
-its driver JVM (the child of spark_jobs/run.sh, the pid file's process) and
+A thread reads VmRSS from /proc every 0.5 s for each service's process (its
+pid asked of the supervisor every time: the drain restarts the Spark job) and
+all its descendants, and keeps each service's highest sum. The Spark job is
+its driver JVM (the child of spark_jobs/run.sh, the supervised process) and
 its Python processes (the driver's Python and the pyspark workers), each
 also reported alone. Pages shared by forked processes count once per process, so a sum
 can exceed what the machine lost.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipeline.settings import Settings
 from pipeline.stack import processes
-from pipeline.stack.services import services
+from pipeline.stack.supervisor import pids
 
 INTERVAL_S = 0.5
 MB = 1_000_000
@@ -71,12 +71,11 @@ class MemorySampler:
                 return
 
     def sample(self) -> None:
-        for service in services(self.settings):
-            pid = processes.running_pid(service.pid_file(self.settings))
-            if pid is None:
+        for name, pid in pids(self.settings).items():
+            if name not in DESCRIPTIONS:  # a one-shot step
                 continue
-            if service.name != "spark":
-                self.keep(service.name, tree_bytes(pid))
+            if name != "spark":
+                self.keep(name, tree_bytes(pid))
                 continue
             # spark_jobs/run.sh, its child the driver JVM, the JVM's children the Python. Only
             # Python ones: a process the JVM is spawning (Hadoop's chmod) shows all the JVM's

@@ -10,15 +10,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pymysql
-from cassandra.cluster import Cluster, Session
+from cassandra.cluster import Session
 from confluent_kafka import Producer
 
 from bench import HarnessError, orders
 from bench.report import Every, say
 from ingest_api.producer import producer_config
+from pipeline.clients import cassandra_cluster, mysql_connection
 from pipeline.settings import REPO_ROOT, Settings
-from pipeline.stack import processes
-from pipeline.stack.services import Service, services
+from pipeline.stack.services import services
+from pipeline.stack.supervisor import log_file, pids
 
 CATCH_UP_TIMEOUT = 900.0
 LAST_BATCH = "SELECT batch_id, input_rows, duration_ms FROM stream_progress ORDER BY recorded_at DESC LIMIT 1"
@@ -27,9 +28,9 @@ PRODUCT_ORDERS = "SELECT COALESCE(SUM(orders), 0) FROM product_sales_by_minute W
 
 def not_running(settings: Settings) -> list[str]:
     """Each service that has no running process or does not answer its probe, with why."""
-    problems = []
+    problems, running = [], pids(settings)
     for service in services(settings):
-        if processes.running_pid(service.pid_file(settings)) is None:
+        if service.name not in running:
             problems.append(f"{service.name} (not running)")
             continue
         try:
@@ -39,20 +40,14 @@ def not_running(settings: Settings) -> list[str]:
     return problems
 
 
-def spark_job(settings: Settings) -> Service:
-    return next(service for service in services(settings) if service.name == "spark")
-
-
 def job_running(settings: Settings) -> bool:
-    return processes.running_pid(spark_job(settings).pid_file(settings)) is not None
+    return "spark" in pids(settings)
 
 
 def require_job(settings: Settings, waiting_for: str) -> None:
     """HarnessError unless the Spark job runs: waiting for it would only time out."""
     if not job_running(settings):
-        raise HarnessError(
-            f"the Spark job stopped while waiting for {waiting_for}; read {spark_job(settings).log_file(settings)}"
-        )
+        raise HarnessError(f"the Spark job stopped while waiting for {waiting_for}; read {log_file(settings, 'spark')}")
 
 
 def launcher(*args: str) -> None:
@@ -66,26 +61,20 @@ def launcher(*args: str) -> None:
 
 def mysql(settings: Settings) -> pymysql.Connection:
     """The pipeline's MySQL account, autocommit: every query sees the newest committed batch."""
-    return pymysql.connect(
-        host=settings.mysql_host,
-        port=settings.mysql_port,
-        user=settings.mysql_user,
-        password=settings.mysql_password.get_secret_value(),
-        database=settings.mysql_database,
-        autocommit=True,
-    )
+    return mysql_connection(settings, autocommit=True)
 
 
 def product_orders(connection: pymysql.Connection, product_id: str) -> int:
     """Orders of product_id the stream has committed to MySQL."""
     with connection.cursor() as cursor:
         cursor.execute(PRODUCT_ORDERS, (product_id,))
-        return int(cursor.fetchone()[0])
+        (orders,) = cursor.fetchone() or (0,)
+        return int(orders)
 
 
 @contextmanager
 def cassandra(settings: Settings) -> Iterator[Session]:
-    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
+    cluster = cassandra_cluster(settings)
     try:
         yield cluster.connect(settings.cassandra_keyspace)
     finally:
@@ -129,7 +118,9 @@ def wait_until_job_caught_up(settings: Settings, product_id: str) -> float:
     """
     producer, topic = kafka_producer(settings), settings.orders_topic
     partitions = sorted(producer.list_topics(topic, timeout=10).topics[topic].partitions)
-    for partition, (key, value) in zip(partitions, orders.records(orders.bodies(product_id, len(partitions)))):
+    for partition, (key, value) in zip(
+        partitions, orders.records(orders.bodies(product_id, len(partitions))), strict=True
+    ):
         producer.produce(topic, value=value, key=key, partition=partition)
     if producer.flush(30):
         raise HarnessError(f"Kafka did not acknowledge the catch-up markers ({product_id}) within 30 s")
@@ -141,7 +132,7 @@ def wait_until_job_caught_up(settings: Settings, product_id: str) -> float:
             if waited > CATCH_UP_TIMEOUT:
                 raise HarnessError(
                     f"the Spark job did not catch up with `{topic}` within "
-                    f"{CATCH_UP_TIMEOUT:.0f} s; read {spark_job(settings).log_file(settings)}"
+                    f"{CATCH_UP_TIMEOUT:.0f} s; read {log_file(settings, 'spark')}"
                 )
             if tick():
                 with connection.cursor() as cursor:

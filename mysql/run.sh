@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs MariaDB in the foreground (the launcher keeps its pid) with its data in
+# Runs MariaDB in the foreground (process-compose supervises it) with its data in
 # $STATE_DIR/mysql. The data directory is initialised on first start.
 set -euo pipefail
 : "${STATE_DIR:?STATE_DIR is not set}" "${MYSQL_HOST:?MYSQL_HOST is not set}" "${MYSQL_PORT:?MYSQL_PORT is not set}"

@@ -1,1 +1,1 @@
-"""Shared code of the sales pipeline: settings and the local stack launcher."""
+"""Shared code of the sales pipeline: the order contract, settings, store clients, the load generator, the launcher."""

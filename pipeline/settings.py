@@ -4,6 +4,8 @@ Environment variables win over `.env`, so a test or a user can override one
 value without editing the file: `MYSQL_PORT=3307 make up`.
 """
 
+import shlex
+import sys
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -73,7 +75,7 @@ class Settings(ContractSettings):
     spark_local_ip: str = "127.0.0.1"
     spark_ui_port: int = 4040
     spark_driver_memory: str = "1g"
-    spark_driver_java_options: str = ""  # extra JVM options of the driver (README: Performance)
+    spark_driver_java_options: str = ""  # extra JVM options of the driver (docs/performance.md)
     spark_shuffle_partitions: int = 3
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int = 50_000
@@ -81,7 +83,6 @@ class Settings(ContractSettings):
     window_duration: str = "1 minute"
     watermark_delay: str = "2 minutes"
     customers_refresh_seconds: float = 60.0
-    stream_restart_seconds: float = 600.0
     stream_batch_timeout_seconds: float = 900.0
 
     superset_host: str = "127.0.0.1"
@@ -131,3 +132,18 @@ def get_settings() -> Settings:
 @lru_cache
 def get_contract_settings() -> ContractSettings:
     return ContractSettings()
+
+
+def export_lines(settings: Settings, names: list[str]) -> str:
+    """Shell `export` lines for the named settings, secrets included (`eval` them; nothing reaches argv)."""
+    values = settings.model_dump()
+    lines = []
+    for name in names:
+        value = values[name.lower()]
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        lines.append(f"export {name.upper()}={shlex.quote(text)}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m pipeline.settings NAME ...: what a service's run.sh needs beyond its environment
+    print(export_lines(get_settings(), sys.argv[1:]))

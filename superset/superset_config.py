@@ -1,7 +1,7 @@
 """Superset's configuration for this pipeline (SUPERSET_CONFIG_PATH points here).
 
-Everything comes from the environment the launcher passes from `.env`
-(superset/run.sh checks it is there); nothing here is a secret or an address.
+Everything comes from the environment: the settings from `.env`, which
+superset/run.sh checks are there; nothing here is a secret or an address.
 """
 
 import os

@@ -1,15 +1,15 @@
-"""Start, check and stop the local stack.
+"""Start, check and stop the local stack; what `make up`, `down`, `status` and `logs` run.
 
-Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown,schemas,probe} [kafka|cassandra|mysql|superset|api|spark ...]
+Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown,schemas,probe} [NAME ...]
 
-`up` starts each server in the background with its own log file, waits until
-it answers a real client, applies the topics and schemas and imports the
-dashboard, then starts the clients (the ingest API and the Spark job) the same way. Running it again is
-harmless. `down` stops by pid what `up` started and keeps the data;
-`teardown` also deletes the state folder (data, logs, checkpoints).
-`schemas` only applies the topics, schemas and dashboard to servers already
-running, and `probe` only asks each service once whether it answers: the
-compose file's init job and healthchecks run these two.
+The processes and their rules live in process-compose.yaml; its supervisor,
+process-compose, runs them in the background. `up` starts the supervisor (or,
+when it runs, the named processes that are not running), re-applies the
+topics, schemas and dashboard, and prints a line per step until every process
+is ready, or stops with the failing one's name and log. `down` stops them
+(all, then the supervisor, without names) and keeps the data; `teardown` also
+deletes the state folder (data, logs, checkpoints). `schemas` and `probe` are
+steps of their own: process-compose and the docker compose file run them.
 """
 
 import argparse
@@ -17,22 +17,26 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from subprocess import Popen
+from collections.abc import Callable
+from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
 from pipeline.settings import REPO_ROOT, Settings, get_settings
 from pipeline.stack import dashboard, processes, schemas
-from pipeline.stack.processes import StackError
-from pipeline.stack.services import Service, services
+from pipeline.stack.services import Service, probe_error, services
+from pipeline.stack.supervisor import Process, Supervisor, SupervisorError, declared, dependencies, log_file
 
-SCHEMAS = {
+SCHEMAS: dict[str, tuple[str, Callable[[Settings], object]]] = {
     "kafka": ("topics", lambda s: f"created {schemas.create_topics(s) or 'none (all exist)'}"),
     "cassandra": ("keyspace and tables", lambda s: f"{schemas.apply_cassandra(s)} statements applied"),
     "mysql": ("database, tables, users and customers", schemas.apply_mysql),
     "superset": ("dashboard", dashboard.apply),
 }
+
+
+class StackError(Exception):
+    """A service could not be started, reached or stopped; the message says which and where to read why."""
 
 
 class Progress:
@@ -44,163 +48,183 @@ class Progress:
         print(f"[{self.done}/{self.total}] {message}", flush=True)
 
 
-def shown(path) -> str:
+def shown(path: Path) -> str:
     return os.path.relpath(path, REPO_ROOT) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
-def read_the_log(service: Service, settings: Settings) -> str:
+def read_the_log(settings: Settings, name: str) -> str:
     """Where the service's own words are: its log file here, or the container's log in docker mode."""
-    log_file = service.log_file(settings)
-    if log_file.exists():
-        return f"Read {shown(log_file)}"
-    return f"Read the {service.name} log (`docker compose logs {service.name}` in docker mode)"
+    path = log_file(settings, name)
+    return f"Read {shown(path)}" if path.exists() else f"Read `docker compose logs {name}` (docker mode)"
 
 
-def server_env(settings: Settings, secrets: tuple[str, ...] = ()) -> dict[str, str]:
-    """The environment run.sh scripts read: settings in upper case, secrets only those named."""
+def server_env(settings: Settings) -> dict[str, str]:
+    """process-compose's environment, which every process inherits: the settings in upper case, no secret."""
     env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        if isinstance(value, SecretStr):
-            if name in secrets:
-                env[name.upper()] = value.get_secret_value()
-        else:
-            env[name.upper()] = str(value)
+    env.update(
+        {name.upper(): str(value) for name, value in settings.model_dump().items() if not isinstance(value, SecretStr)}
+    )
     env["STATE_DIR"] = str(settings.state_path)
     return env
 
 
-def probe_error(service: Service, settings: Settings) -> Exception | None:
-    """None when the service answers its real client query, else why not."""
-    try:
-        service.probe(settings)
-        return None
-    except Exception as error:  # any client error means "not answering (yet)"
-        return error
+def one_shot(name: str) -> bool:
+    """A step that runs to its end (schemas, dashboard), not a server."""
+    return "readiness_probe" not in declared()[name]
 
 
-def start(service: Service, settings: Settings) -> Popen | None:
-    """Start service unless it is already running; the new process, if any."""
-    pid_file, log_file = service.pid_file(settings), service.log_file(settings)
-    if processes.running_pid(pid_file):
-        return None
-    if processes.port_taken(service.host, service.port):
-        raise StackError(
-            f"{service.name} cannot start: {service.host}:{service.port} is already in use by another "
-            f"process. Stop that process or set {service.name.upper()}_PORT in .env. Log: {shown(log_file)}"
-        )
-    return processes.spawn(["bash", str(service.run_script)], server_env(settings, service.secrets), pid_file, log_file)
-
-
-def wait_ready(service: Service, settings: Settings, process: Popen | None) -> float:
-    """Seconds until service answered its probe; StackError if it died or timed out."""
-    pid_file, log_file = service.pid_file(settings), service.log_file(settings)
-    started = time.monotonic()
-    while True:
-        exit_code = process.poll() if process else None
-        if processes.running_pid(pid_file) is None:
-            how = f"exited with code {exit_code}" if exit_code is not None else "is not running"
+def up(names: list[str], settings: Settings) -> None:
+    needed = dependencies(names or list(declared()))
+    supervisor = Supervisor(settings)
+    running = supervisor.processes() if supervisor.alive() else {}
+    to_start = [name for name in needed if name not in running or not running[name].running]
+    by_name = {service.name: service for service in services(settings)}
+    for name in to_start:
+        service = by_name.get(name)
+        if service and processes.port_taken(service.host, service.port):
             raise StackError(
-                f"{service.name} {how} before answering on {service.host}:{service.port}. "
-                f"Read {shown(log_file)}; its last lines:\n{processes.tail(log_file)}"
+                f"{name} cannot start: {service.host}:{service.port} is already in use by another process. "
+                f"Stop that process or set {name.upper()}_PORT in .env. Log: {shown(log_file(settings, name))}"
             )
-        last_error = probe_error(service, settings)
-        if last_error is None:
-            return time.monotonic() - started
-        if time.monotonic() - started > settings.startup_timeout:
+    already = {name for name in needed if name not in to_start and not one_shot(name)}
+    progress = Progress(sum(1 if one_shot(name) else 2 for name in needed if name in already or name in to_start))
+    if not running:
+        supervisor.start_server(needed, server_env(settings))
+        wait_until_ready(supervisor, needed, already, settings, progress)
+    else:
+        wait_until_ready(supervisor, sorted(already, key=needed.index), already, settings, progress)
+        # One wave at a time: process-compose would take a step that finished earlier
+        # for done, and start what depends on it before it ran again.
+        for wave in waves(to_start):
+            for name in wave:
+                supervisor.start(name)
+            wait_until_ready(supervisor, wave, already, settings, progress)
+    if not names:
+        urls(names, settings)
+
+
+def waves(names: list[str]) -> list[list[str]]:
+    """names in groups, each depending only on processes of earlier groups (or on none of names)."""
+    level: dict[str, int] = {}
+    for name in names:  # declared order is start order: dependencies come first
+        inside = [dep for dep in declared()[name].get("depends_on", {}) if dep in names]
+        level[name] = 1 + max((level[dep] for dep in inside), default=-1)
+    return [[name for name in names if level[name] == depth] for depth in sorted(set(level.values()))]
+
+
+def wait_until_ready(
+    supervisor: Supervisor, names: list[str], already: set[str], settings: Settings, progress: Progress
+) -> None:
+    """A line per process as it starts and answers; StackError naming the first that fails."""
+    began = time.monotonic()
+    started: dict[str, float] = {}
+    ready: set[str] = set()
+    before = supervisor.processes()
+    restarts = {name: p.restarts for name, p in before.items()}
+    # A process started again shows how its last run ended until the new run begins.
+    ended_before = {name for name, p in before.items() if not p.running}
+    while len(ready) < len(names):
+        if time.monotonic() - began > 2 * settings.startup_timeout:
+            late = ", ".join(name for name in names if name not in ready)
             raise StackError(
-                f"{service.name} did not answer on {service.host}:{service.port} within "
-                f"{settings.startup_timeout:.0f}s (last error: {last_error}). Read {shown(log_file)}"
+                f"{late}: not ready after {2 * settings.startup_timeout:.0f} s. Read {shown(supervisor.log_file)}"
             )
-        time.sleep(1)
+        states = supervisor.processes()
+        for name in names:
+            process = states[name]
+            if name in ready:
+                continue
+            if name in ended_before:
+                if not process.running:
+                    continue
+                ended_before.discard(name)
+            log = shown(log_file(settings, name))
+            failure = failed(process, restarts.get(name, 0))
+            if failure:
+                if not one_shot(name):
+                    supervisor.stop(name)  # no crash loop behind the error
+                raise StackError(
+                    f"{name} {failure}. Read {log}; its last lines:\n{processes.tail(log_file(settings, name))}"
+                )
+            if one_shot(name):
+                if process.status == "Completed":
+                    last = processes.tail(log_file(settings, name), 1).strip()
+                    progress.step(f"{name}: done ({time.monotonic() - began:.1f} s): {last}")
+                    ready.add(name)
+                continue
+            if name not in started and process.running and process.pid:
+                started[name] = time.monotonic()
+                state = "already running" if name in already else "started"
+                progress.step(f"{name}: {state}, pid {process.pid}, log {log}")
+            if name in started and process.ready == "Ready":
+                progress.step(f"{name}: ready ({time.monotonic() - started[name]:.1f} s)")
+                ready.add(name)
+            elif name in started and time.monotonic() - started[name] > settings.startup_timeout:
+                supervisor.stop(name)
+                raise StackError(f"{name} did not answer within {settings.startup_timeout:.0f} s. Read {log}")
+        time.sleep(0.25)
 
 
-def up(chosen: list[Service], settings: Settings) -> None:
-    servers, clients = [s for s in chosen if not s.client], [s for s in chosen if s.client]
-    progress = Progress(2 * len(chosen) + sum(service.name in SCHEMAS for service in servers))
-    start_and_wait(servers, settings, progress)
-    apply_schemas(servers, settings, progress)
-    start_and_wait(clients, settings, progress)
+def failed(process: Process, restarts_before: int) -> str | None:
+    """Why the process failed to start, or None."""
+    if process.status == "Skipped":
+        return "did not start: a process it depends on failed"
+    if process.status in ("Completed", "Error") and process.exit_code != 0:
+        return f"exited with status {process.exit_code}"
+    if process.restarts > restarts_before + 1:  # one restart can be a crash meanwhile; two, it cannot start
+        return f"exited with status {process.exit_code} twice in a row"
+    return None
 
 
-def apply_schemas(chosen: list[Service], settings: Settings, progress: Progress | None = None) -> None:
-    """Topics, schemas, users and the dashboard on running servers (compose's init job runs this alone)."""
-    chosen = [service for service in chosen if service.name in SCHEMAS]
-    progress = progress or Progress(len(chosen))
-    for service in chosen:
-        what, apply = SCHEMAS[service.name]
-        try:
-            done = apply(settings)
-        except Exception as error:  # a refused schema or import: say which service and where to look
-            raise StackError(
-                f"{service.name}: applying the {what} failed: {error}. {read_the_log(service, settings)}"
-            ) from error
-        progress.step(f"{service.name}: {what}: {done}")
+def down(names: list[str], settings: Settings) -> None:
+    supervisor = Supervisor(settings)
+    if not supervisor.alive():
+        print("not running")
+        return
+    running = {name: p for name, p in supervisor.processes().items() if p.running}
+    stopping = [name for name in reversed(declared()) if name in running and (not names or name in names)]
+    progress = Progress(len(stopping))
+    if names:
+        for name in stopping:
+            began = time.monotonic()
+            supervisor.stop(name)
+            progress.step(f"{name}: stopped pid {running[name].pid} ({time.monotonic() - began:.1f} s)")
+        return
+    began = time.monotonic()
+    supervisor.shut_down()
+    for name in stopping:
+        progress.step(f"{name}: stopped pid {running[name].pid}")
+    print(f"process-compose: stopped ({time.monotonic() - began:.1f} s)")
 
 
-def probe(chosen: list[Service], settings: Settings) -> None:
-    """Each service's real client query, once (compose's healthchecks run this)."""
-    for service in chosen:
-        error = probe_error(service, settings)
-        if error:
-            raise StackError(
-                f"{service.name} is not answering on {service.host}:{service.port}: {error}. "
-                f"{read_the_log(service, settings)}"
-            )
-        print(f"{service.name}: answering on {service.host}:{service.port}")
-
-
-def start_and_wait(chosen: list[Service], settings: Settings, progress: Progress) -> None:
-    started = {}
-    for service in chosen:
-        started[service.name] = start(service, settings)
-        pid = processes.running_pid(service.pid_file(settings))
-        state = "started" if started[service.name] else "already running"
-        progress.step(f"{service.name}: {state}, pid {pid}, log {shown(service.log_file(settings))}")
-    for service in chosen:
-        seconds = wait_ready(service, settings, started[service.name])
-        progress.step(f"{service.name}: answering on {service.host}:{service.port} ({seconds:.1f}s)")
-
-
-def down(chosen: list[Service], settings: Settings) -> None:
-    def stop(service: Service) -> str:
-        began = time.monotonic()
-        pid = processes.stop(service.pid_file(settings), service.stop_timeout, service.terminate)
-        if pid is None:
-            return f"{service.name}: not running"
-        return f"{service.name}: stopped pid {pid} ({time.monotonic() - began:.1f}s)"
-
-    progress = Progress(len(chosen))
-    for group in ([s for s in chosen if s.client], [s for s in chosen if not s.client]):
-        with ThreadPoolExecutor(max(1, len(group))) as pool:
-            for line in pool.map(stop, group):
-                progress.step(line)
-
-
-def status(chosen: list[Service], settings: Settings) -> None:
-    for service in chosen:
-        pid = processes.running_pid(service.pid_file(settings))
-        if pid:
-            state = f"up    pid {pid}, " + ("NOT answering" if probe_error(service, settings) else "answering")
+def status(names: list[str], settings: Settings) -> None:
+    supervisor = Supervisor(settings)
+    known = supervisor.processes() if supervisor.alive() else {}
+    for service in services(settings):
+        if names and service.name not in names:
+            continue
+        process = known.get(service.name)
+        if process and process.running:
+            answering = "NOT answering" if probe_error(service, settings) else "answering"
+            state = f"up    pid {process.pid}, {answering}, {process.restarts} restarts"
         elif processes.port_taken(service.host, service.port):
             state = "down  (port in use by another process)"
         else:
             state = "down"
-        print(
-            f"{service.name:<10} {service.host}:{service.port:<6} {state:<42} log {shown(service.log_file(settings))}"
-        )
+        address = f"{service.host}:{service.port}"
+        print(f"{service.name:<10} {address:<16} {state:<48} log {shown(log_file(settings, service.name))}")
 
 
-def logs(chosen: list[Service], settings: Settings, follow: bool) -> None:
-    files = [service.log_file(settings) for service in chosen]
+def logs(names: list[str], settings: Settings, follow: bool) -> None:
+    files = [log_file(settings, name) for name in names or declared()]
     if follow:
         os.execvp("tail", ["tail", "-n", "20", "-F", *map(str, files)])
-    for service, log_file in zip(chosen, files):
-        print(f"==> {service.name}: {shown(log_file)}")
-        print(processes.tail(log_file, 20))
+    for path in files:
+        print(f"==> {shown(path)}")
+        print(processes.tail(path, 20))
 
 
-def urls(_chosen: list[Service], settings: Settings) -> None:
-    spark_log = next(s for s in services(settings) if s.name == "spark").log_file(settings)
+def urls(_names: list[str], settings: Settings) -> None:
     print(f"ingest API  {settings.api_url}  (docs {settings.api_url}/docs)  X-API-Key: {settings.api_key_list[0]}")
     print(f"Kafka       {settings.kafka_bootstrap}  topics {settings.orders_topic}, {settings.dlq_topic}")
     print(f"Cassandra   {settings.cassandra_host}:{settings.cassandra_port}  keyspace {settings.cassandra_keyspace}")
@@ -208,55 +232,101 @@ def urls(_chosen: list[Service], settings: Settings) -> None:
         f"MySQL       {settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}  "
         f"read-only user {settings.mysql_readonly_user} (password in .env)"
     )
-    # In docker mode the job logs to `docker compose logs spark-job`, not to a file here.
-    job_log = f"  (job log {shown(spark_log)})" if spark_log.exists() else ""
-    print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}{job_log}")
+    print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}")
     print(
         f"Dashboard   {dashboard.dashboard_url(settings)}  user {settings.superset_admin_user} "
         f"password {settings.superset_admin_password.get_secret_value()}  (refreshes every 10 s)"
     )
 
 
-def teardown(chosen: list[Service], settings: Settings) -> None:
-    down(chosen, settings)
+def teardown(_names: list[str], settings: Settings) -> None:
+    down([], settings)
     shutil.rmtree(settings.state_path, ignore_errors=True)
-    print(f"deleted {shown(settings.state_path)} (data, logs, checkpoints)")
+    print(f"deleted {shown(settings.state_path)}: the data of Kafka, Cassandra, MySQL and Superset, logs, checkpoints")
+
+
+def apply_schemas(names: list[str], settings: Settings, wait: bool = False) -> None:
+    """Topics, schemas, users and the dashboard; with `wait`, once each server answers its real client
+    (process-compose starts this step when the servers' ports open; compose, when they answer)."""
+    chosen = [s for s in services(settings) if s.name in SCHEMAS and (not names or s.name in names)]
+    progress = Progress(len(chosen))
+    for service in chosen:
+        what, apply = SCHEMAS[service.name]
+        if wait:
+            wait_for_answer(service, settings)
+        try:
+            done = apply(settings)
+        except Exception as error:  # a refused schema or import: say which service and where to look
+            raise StackError(
+                f"{service.name}: applying the {what} failed: {error}. {read_the_log(settings, service.name)}"
+            ) from error
+        progress.step(f"{service.name}: {what}: {done}")
+
+
+def wait_for_answer(service: Service, settings: Settings) -> None:
+    began = time.monotonic()
+    while error := probe_error(service, settings):
+        if time.monotonic() - began > settings.startup_timeout:
+            raise StackError(
+                f"{service.name} did not answer on {service.host}:{service.port} within "
+                f"{settings.startup_timeout:.0f} s (last error: {error}). {read_the_log(settings, service.name)}"
+            )
+        time.sleep(1)
+
+
+def probe(names: list[str], settings: Settings) -> None:
+    """Each service's real client query, once (docker compose's healthchecks run this)."""
+    for service in services(settings):
+        if names and service.name not in names:
+            continue
+        error = probe_error(service, settings)
+        if error:
+            raise StackError(
+                f"{service.name} is not answering on {service.host}:{service.port}: {error}. "
+                f"{read_the_log(settings, service.name)}"
+            )
+        print(f"{service.name}: answering on {service.host}:{service.port}")
+
+
+COMMANDS: dict[str, Callable[[list[str], Settings], None]] = {
+    "up": up,
+    "down": down,
+    "status": status,
+    "urls": urls,
+    "teardown": teardown,
+    "schemas": apply_schemas,
+    "probe": probe,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.stack", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status", "logs", "urls", "teardown", "schemas", "probe"])
-    parser.add_argument("services", nargs="*", help="default: all")
+    parser.add_argument("command", choices=[*COMMANDS, "logs"])
+    parser.add_argument("names", nargs="*", help="processes of process-compose.yaml (default: all)")
     parser.add_argument("--follow", action="store_true", help="logs: keep following")
-    args = parser.parse_args(argv)
+    parser.add_argument("--wait", action="store_true", help="schemas: first wait until each server answers")
+    args = parser.parse_intermixed_args(argv)
     try:
         settings = get_settings()
     except ValidationError as error:
         bad = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
         print(f"error: .env (or the environment) has invalid settings: {bad}", file=sys.stderr)
         return 2
-    everything = services(settings)
-    unknown = set(args.services) - {service.name for service in everything}
+    unknown = set(args.names) - set(declared())
     if unknown:
-        parser.error(f"unknown service(s): {', '.join(sorted(unknown))}")
-    chosen = [service for service in everything if not args.services or service.name in args.services]
+        parser.error(
+            f"unknown process(es): {', '.join(sorted(unknown))}; process-compose.yaml has {', '.join(declared())}"
+        )
+    if args.command == "teardown" and args.names:
+        parser.error("teardown takes no names: it deletes the whole state folder")
     try:
         if args.command == "logs":
-            logs(chosen, settings, args.follow)
-        elif args.command == "teardown" and args.services:
-            parser.error("teardown takes no service names: it deletes the whole state folder")
+            logs(args.names, settings, args.follow)
+        elif args.command == "schemas":
+            apply_schemas(args.names, settings, args.wait)
         else:
-            commands = {
-                "up": up,
-                "down": down,
-                "status": status,
-                "urls": urls,
-                "teardown": teardown,
-                "schemas": apply_schemas,
-                "probe": probe,
-            }
-            commands[args.command](chosen, settings)
-    except StackError as error:
+            COMMANDS[args.command](args.names, settings)
+    except (StackError, SupervisorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

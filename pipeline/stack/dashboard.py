@@ -109,16 +109,6 @@ def import_bundle(settings: Settings, files: dict[str, dict] | None = None) -> d
 
 
 def apply(settings: Settings) -> str:
-    """`make up`'s step: import the dashboard; the admin's password is shown the first time only."""
-    files = import_bundle(settings)
-    charts = sum(name.startswith("charts/") for name in files)
-    message = f"{charts} charts imported, {dashboard_url(settings)}"
-    announced = settings.state_path / "superset" / "admin-announced"
-    if not announced.exists():
-        message += (
-            f"\n      log in as {settings.superset_admin_user} with password "
-            f"{settings.superset_admin_password.get_secret_value()} (shown once; it is in .env)"
-        )
-        announced.parent.mkdir(parents=True, exist_ok=True)
-        announced.touch()
-    return message
+    """`make up`'s step: import the dashboard."""
+    charts = sum(name.startswith("charts/") for name in import_bundle(settings))
+    return f"{charts} charts imported, {dashboard_url(settings)}"

@@ -3,10 +3,10 @@
 import csv
 import re
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import NewTopic
 
+from pipeline.clients import cassandra_cluster, kafka_admin, mysql_admin
 from pipeline.settings import REPO_ROOT, Settings
-from pipeline.stack.services import cassandra_cluster, mysql_admin
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 
@@ -26,7 +26,7 @@ def statements(text: str) -> list[str]:
 
 def create_topics(settings: Settings) -> list[str]:
     """Create the missing topics; the names of those created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000)
+    admin = kafka_admin(settings, request_timeout_ms=10000)
     try:
         missing = [name for name in (settings.orders_topic, settings.dlq_topic) if name not in set(admin.list_topics())]
         if missing:

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from pipeline.settings import Settings
-from pipeline.stack import processes
 from pipeline.stack.services import services
+from pipeline.stack.supervisor import pids
 from tests.integration.helpers import cassandra_session, pipeline_mysql
 
 
@@ -20,7 +20,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session", autouse=True)
 def running_stack(settings: Settings) -> None:
-    down = [s.name for s in services(settings) if processes.running_pid(s.pid_file(settings)) is None]
+    running = pids(settings)
+    down = [s.name for s in services(settings) if s.name not in running]
     if down:
         pytest.fail(f"not running: {', '.join(down)}. Start the stack with `make up` (make test does).")
 

@@ -5,11 +5,11 @@ import subprocess
 import sys
 from contextlib import contextmanager
 
-import pymysql
-
 from kafka import KafkaConsumer, TopicPartition
+from pipeline.clients import cassandra_cluster, mysql_connection
 from pipeline.settings import REPO_ROOT, Settings
-from pipeline.stack.services import Service, cassandra_cluster, services
+from pipeline.stack.services import Service, services
+from pipeline.stack.supervisor import pids
 
 
 def stack(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -36,14 +36,7 @@ def cassandra_session(settings: Settings):
 @contextmanager
 def pipeline_mysql(settings: Settings):
     """The pipeline's MySQL account, autocommit: each query sees the newest committed batch."""
-    connection = pymysql.connect(
-        host=settings.mysql_host,
-        port=settings.mysql_port,
-        user=settings.mysql_user,
-        password=settings.mysql_password.get_secret_value(),
-        database=settings.mysql_database,
-        autocommit=True,
-    )
+    connection = mysql_connection(settings, autocommit=True)
     try:
         yield connection
     finally:
@@ -52,6 +45,11 @@ def pipeline_mysql(settings: Settings):
 
 def service(settings: Settings, name: str) -> Service:
     return next(s for s in services(settings) if s.name == name)
+
+
+def pid(settings: Settings, name: str) -> int | None:
+    """The pid of the running process `name` of process-compose.yaml."""
+    return pids(settings).get(name)
 
 
 class OrdersTopic:

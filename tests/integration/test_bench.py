@@ -4,10 +4,11 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from pipeline.settings import REPO_ROOT
-from pipeline.stack import processes
-from pipeline.stack.services import probe_spark, services
+from pipeline.stack.services import probe_spark
+from pipeline.stack.supervisor import pids
 
 
 def test_the_benchmark_runs_every_phase_and_leaves_the_job_running(settings):
@@ -17,26 +18,31 @@ def test_the_benchmark_runs_every_phase_and_leaves_the_job_running(settings):
     assert result.returncode == 0, result.stdout + result.stderr
     path = re.search(r"^results: (\S+)", result.stdout, re.MULTILINE)
     assert path, result.stdout
-    results = json.loads(open(path[1]).read())
-    assert results["error"] is None and set(results["phases"]) == {"ingest", "freshness", "drain"}
+    results = json.loads(Path(path[1]).read_text())
+    assert results["error"] is None
+    assert set(results["phases"]) == {"ingest", "freshness", "drain"}
 
     ingest = results["phases"]["ingest"]
     for name, step in ingest["steps"].items():
-        assert step["accepted"] == step["orders"] > 0 and not step["errors"], name
+        assert step["accepted"] == step["orders"] > 0, name
+        assert not step["errors"], name
         assert step["orders_per_s"] > 0, name
-    assert ingest["ceiling"]["orders_per_s"] > 0 and ingest["ceiling"]["failed"] == 0
+    assert ingest["ceiling"]["orders_per_s"] > 0
+    assert ingest["ceiling"]["failed"] == 0
 
     freshness = results["phases"]["freshness"]
     assert freshness["accepted"] == freshness["orders"] == freshness["mysql"]["counted"] > 0
     assert freshness["cassandra"]["found"] == freshness["cassandra"]["orders"] > 0
 
     drain = results["phases"]["drain"]
-    assert drain["cassandra_found"] == drain["orders"] > 0 and drain["orders_per_s"] > 0
-    assert drain["ceiling"]["orders"] == drain["orders"] and drain["ceiling"]["failed"] == 0
+    assert drain["cassandra_found"] == drain["orders"] > 0
+    assert drain["orders_per_s"] > 0
+    assert drain["ceiling"]["orders"] == drain["orders"]
+    assert drain["ceiling"]["failed"] == 0
 
     assert {"api", "spark", "kafka", "cassandra", "mysql", "superset"} <= set(results["memory"])
-    assert "| measure" in result.stdout and results["table"]
+    assert "| measure" in result.stdout
+    assert results["table"]
 
-    spark = next(service for service in services(settings) if service.name == "spark")
-    assert processes.running_pid(spark.pid_file(settings)), "the benchmark left the Spark job stopped"
+    assert "spark" in pids(settings), "the benchmark left the Spark job stopped"
     probe_spark(settings)

@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from pipeline.stack import processes
+from tests.integration import helpers
 from tests.integration.ground_truth import (
     Delivery,
     Run,
@@ -27,7 +27,7 @@ from tests.integration.ground_truth import (
     sales_rows,
     wait_until_stored,
 )
-from tests.integration.helpers import cassandra_session, pipeline_mysql, service, stack
+from tests.integration.helpers import cassandra_session, pipeline_mysql, stack
 
 pytestmark = pytest.mark.chaos
 SCALE = float(os.environ.get("CHAOS_SCALE", "0.1"))
@@ -40,12 +40,15 @@ def orders(count: int) -> int:
 
 
 def kill_9(settings, name: str) -> None:
-    """SIGKILL the service's whole process group, as a crash would, and wait until it is gone."""
-    pid = processes.running_pid(service(settings, name).pid_file(settings))
+    """SIGKILL the service's whole process group, as a crash would; the supervisor starts it again."""
+    pid = helpers.pid(settings, name)
     assert pid, f"{name} is not running"
     os.killpg(pid, signal.SIGKILL)
-    while processes.alive(pid):
-        time.sleep(0.1)
+    deadline = time.monotonic() + 60
+    while helpers.pid(settings, name) in (pid, None):
+        assert time.monotonic() < deadline, f"{name} was not started again within 60 s of its kill -9"
+        time.sleep(0.5)
+    start(name)  # waits until it answers
 
 
 def start(*names: str) -> None:
@@ -62,7 +65,7 @@ def outage(name: str) -> None:
 
 
 def job_running(settings) -> bool:
-    return processes.running_pid(service(settings, "spark").pid_file(settings)) is not None
+    return helpers.pid(settings, "spark") is not None
 
 
 def counted(mysql, run: Run) -> int:
@@ -104,7 +107,6 @@ def test_kill_9_the_job_three_times_during_a_stream(settings, cassandra, mysql, 
         time.sleep(max(0.0, began + STREAM_S * quarter / 4 - time.monotonic()))
         flight.append(in_flight(delivery, mysql, run))
         kill_9(settings, "spark")
-        start("spark")
     delivery.finish()
     check(settings, cassandra, mysql, window, run, before, "kill -9 the Spark job three times", flight)
 
@@ -138,7 +140,6 @@ def test_kill_9_the_api_during_load_loses_no_acknowledged_order(settings, cassan
     time.sleep(STREAM_S / 3)
     flight = [in_flight(delivery, mysql, run)]
     kill_9(settings, "api")
-    start("api")
     tally = delivery.finish()
     assert tally.network_errors, "no request was cut off by the kill"
     check(settings, cassandra, mysql, window, run, before, "kill -9 the API", flight)
@@ -194,7 +195,8 @@ def test_a_thousand_poison_records_all_reach_the_dead_letter_topic_and_the_job_r
         producer.send(settings.orders_topic, key=order.record()[0], value=order.record()[1]).get(timeout=30)
     producer.close()
 
-    letters, deadline = {}, time.monotonic() + 300
+    letters: dict[tuple[int, int], tuple[bytes, str]] = {}
+    deadline = time.monotonic() + 300
     while len(letters) < len(poisoned) and time.monotonic() < deadline:
         for batch in consumer.poll(timeout_ms=1000).values():
             for record in batch:

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from pipeline.stack.services import mysql_admin
+from pipeline.clients import mysql_admin
 from tests.integration.helpers import stack
 
 

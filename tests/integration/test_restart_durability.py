@@ -8,12 +8,11 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pymysql
-from cassandra.cluster import Cluster
-
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from pipeline.clients import cassandra_cluster, mysql_connection
 from pipeline.stack import processes
 from pipeline.stack.services import services
+from pipeline.stack.supervisor import pids
 from tests.integration.helpers import stack
 
 
@@ -24,14 +23,14 @@ def write_everywhere(settings, marker: uuid.UUID):
     )
     producer.close()
 
-    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
+    cluster = cassandra_cluster(settings)
     cluster.connect(settings.cassandra_keyspace).execute(
         "INSERT INTO orders (order_id, total, created_at) VALUES (%s, %s, %s)",
         (marker, Decimal("12.34"), datetime.now(UTC)),
     )
     cluster.shutdown()
 
-    with mysql(settings) as connection, connection.cursor() as cursor:
+    with mysql_connection(settings) as connection, connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO stream_commits (query_name, batch_id) VALUES (%s, %s)", (f"durability-{marker}"[:64], 42)
         )
@@ -39,26 +38,16 @@ def write_everywhere(settings, marker: uuid.UUID):
     return acked
 
 
-def mysql(settings):
-    return pymysql.connect(
-        host=settings.mysql_host,
-        port=settings.mysql_port,
-        user=settings.mysql_user,
-        password=settings.mysql_password.get_secret_value(),
-        database=settings.mysql_database,
-    )
-
-
 def test_down_then_up_keeps_the_data_and_leaves_no_process(settings):
     marker = uuid.uuid4()
     acked = write_everywhere(settings, marker)
-    pids = {s.name: processes.running_pid(s.pid_file(settings)) for s in services(settings)}
+    running = pids(settings)
 
     stopped = stack("down")
     assert stopped.returncode == 0, stopped.stderr
+    assert pids(settings) == {}, "the supervisor still runs"
     for service in services(settings):
-        assert processes.running_pid(service.pid_file(settings)) is None, service.name
-        assert not processes.alive(pids[service.name]), f"{service.name} pid {pids[service.name]} survived"
+        assert not processes.alive(running[service.name]), f"{service.name} pid {running[service.name]} survived"
         assert not processes.port_taken(service.host, service.port), f"{service.name} port still bound"
 
     started = stack("up")
@@ -72,14 +61,15 @@ def test_down_then_up_keeps_the_data_and_leaves_no_process(settings):
     consumer.close()
     assert [r.key for r in records] == [str(marker).encode()]
 
-    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
+    cluster = cassandra_cluster(settings)
     session = cluster.connect(settings.cassandra_keyspace)
     row = session.execute("SELECT total FROM orders WHERE order_id = %s", (marker,)).one()
     session.execute("DELETE FROM orders WHERE order_id = %s", (marker,))
     cluster.shutdown()
-    assert row is not None and row.total == Decimal("12.34")
+    assert row is not None
+    assert row.total == Decimal("12.34")
 
-    with mysql(settings) as connection, connection.cursor() as cursor:
+    with mysql_connection(settings) as connection, connection.cursor() as cursor:
         name = f"durability-{marker}"[:64]
         cursor.execute("SELECT batch_id FROM stream_commits WHERE query_name = %s", (name,))
         assert cursor.fetchall() == ((42,),)

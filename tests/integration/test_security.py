@@ -10,6 +10,7 @@ import pytest
 from pipeline.contract import Order
 from pipeline.stack import processes
 from pipeline.stack.services import services
+from pipeline.stack.supervisor import pids
 from tests.integration.ground_truth import Run, assert_stored_exactly, sales_rows, wait_until_stored
 
 # Quotes, statement separators and comment markers of SQL and CQL, and a placeholder or two.
@@ -45,7 +46,7 @@ def test_quotes_semicolons_and_comment_markers_are_stored_verbatim_or_refused(ap
         cursor.execute("SELECT COUNT(*) FROM customers")
         customers = cursor.fetchone()[0]
     accepted = []
-    for (field, value), order in zip(itertools.product(STRING_FIELDS, HOSTILE), run.orders):
+    for (field, value), order in zip(itertools.product(STRING_FIELDS, HOSTILE), run.orders, strict=False):
         body = order.model_dump(mode="json")
         body[field] = f"{run.tag}-{value}" if field == "product_id" else value  # tagged: the windows stay this test's
         answer = api.post("/orders", json=body)
@@ -64,7 +65,7 @@ def test_quotes_semicolons_and_comment_markers_are_stored_verbatim_or_refused(ap
         assert cursor.fetchone()[0] == customers
 
 
-@pytest.mark.parametrize("length, status", [(64, 202), (65, 422), (100_000, 422)])
+@pytest.mark.parametrize(("length", "status"), [(64, 202), (65, 422), (100_000, 422)])
 def test_string_lengths_are_limited(api, length, status):
     body = Run(1).orders[0].model_dump(mode="json")
     body["product_id"] = "p" * length
@@ -107,7 +108,7 @@ def listening_addresses(pid: int) -> set[str]:
 def test_every_service_listens_on_the_loopback_interface_only(settings):
     addresses = {}
     for service in services(settings):
-        pid = processes.running_pid(service.pid_file(settings))
+        pid = pids(settings).get(service.name)
         assert pid, f"{service.name} is not running"
         addresses[service.name] = set().union(*(listening_addresses(p) for p in [pid, *processes.descendants(pid)]))
     assert all(addresses.values()), addresses  # each service is found listening somewhere

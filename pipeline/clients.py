@@ -1,0 +1,53 @@
+"""Clients of the pipeline's stores, configured from the settings in one place."""
+
+from pathlib import Path
+
+import pymysql
+from cassandra.cluster import Cluster
+from kafka.admin import KafkaAdminClient
+
+from pipeline.settings import Settings
+
+
+def mysql_socket(settings: Settings) -> Path:
+    """The local MariaDB's unix socket (mysql/run.sh)."""
+    return settings.state_path / "mysql" / "mysqld.sock"
+
+
+def mysql_admin(settings: Settings, *, autocommit: bool = False) -> pymysql.Connection:
+    """root, how the database and users are created: over the local MariaDB's unix
+    socket, or over TCP when MYSQL_ADMIN_PASSWORD is set (compose's init job)."""
+    password = settings.mysql_admin_password.get_secret_value()
+    if password:
+        return pymysql.connect(
+            host=settings.mysql_host,
+            port=settings.mysql_port,
+            user="root",
+            password=password,
+            autocommit=autocommit,
+            connect_timeout=5,
+        )
+    return pymysql.connect(
+        unix_socket=str(mysql_socket(settings)), user="root", autocommit=autocommit, connect_timeout=5
+    )
+
+
+def mysql_connection(settings: Settings, *, autocommit: bool = False) -> pymysql.Connection:
+    """The pipeline's own MySQL account, in its database."""
+    return pymysql.connect(
+        host=settings.mysql_host,
+        port=settings.mysql_port,
+        user=settings.mysql_user,
+        password=settings.mysql_password.get_secret_value(),
+        database=settings.mysql_database,
+        autocommit=autocommit,
+        connect_timeout=10,
+    )
+
+
+def cassandra_cluster(settings: Settings) -> Cluster:
+    return Cluster([settings.cassandra_host], port=settings.cassandra_port, connect_timeout=5)
+
+
+def kafka_admin(settings: Settings, **options: int) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **options)
