@@ -29,6 +29,9 @@ stack_down = docker compose $(if $(1),stop $(1),down)
 STACK_TEARDOWN := docker compose down --volumes
 STACK_STATUS := docker compose ps
 STACK_LOGS = docker compose logs --tail 20 $(if $(FOLLOW),--follow)
+STACK_MIGRATE := docker compose run --rm init
+STACK_UPGRADE_STREAM := docker compose stop spark-job && docker compose run --rm --no-deps spark-job \
+  .venv/bin/python -m spark_jobs.checkpoint upgrade && docker compose start spark-job
 JOB := spark-job
 else
 STACK_NEEDS := setup
@@ -37,6 +40,8 @@ stack_down = $(LAUNCHER) down $(1)
 STACK_TEARDOWN := $(LAUNCHER) teardown
 STACK_STATUS := $(LAUNCHER) status
 STACK_LOGS = $(LAUNCHER) logs $(if $(FOLLOW),--follow)
+STACK_MIGRATE := $(LAUNCHER) migrate
+STACK_UPGRADE_STREAM := $(LAUNCHER) upgrade-stream
 JOB := spark
 endif
 # $(call apt_install,binary,package): the Debian package, unless the binary is already there.
@@ -44,7 +49,7 @@ apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-g
 # $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
 uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
-.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job down teardown clean status logs simulate bench chaos lint unit test lock
+.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs simulate bench chaos lint unit test lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -101,6 +106,12 @@ submit: $(STACK_NEEDS) ## Start the Spark streaming job in the background (SPARK
 
 stop-job: ## Stop the Spark job (locally after its current micro-batch)
 	@$(call stack_down,$(JOB))
+
+migrate: $(STACK_NEEDS) ## Apply the MySQL and Cassandra migrations (and topics, users) to the running servers; up does too
+	@$(STACK_MIGRATE)
+
+upgrade-stream: $(STACK_NEEDS) ## Move the job to a new checkpoint that starts after the last batch in MySQL (docs/upgrading.md)
+	@$(STACK_UPGRADE_STREAM)
 
 down: ## Stop what `up` started; data stays
 	@$(call stack_down)

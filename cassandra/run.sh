@@ -4,23 +4,18 @@
 # Docker). `exec java` keeps the caller's pid = the JVM's pid, so SIGTERM to
 # it is a clean shutdown (memtables flushed, commitlog closed).
 #
-# Needs: STATE_DIR CASSANDRA_HOST CASSANDRA_PORT CASSANDRA_STORAGE_PORT
-#        CASSANDRA_JMX_PORT CASSANDRA_HEAP (e.g. 1G); java 17; the classpath
-#        that `make setup` resolves into cassandra/target/classpath.txt.
+# Settings (read from .env at each start): STATE_DIR CASSANDRA_HOST
+# CASSANDRA_PORT CASSANDRA_STORAGE_PORT CASSANDRA_JMX_PORT CASSANDRA_HEAP
+# (e.g. 1G). Needs java 17 and the classpath `make setup` resolves into
+# cassandra/target/classpath.txt.
 # Logs go to stdout/stderr. JMX (for nodetool) listens on 127.0.0.1 only, no
 # auth; its RMI objects share the same port instead of a random one.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
-
-for v in STATE_DIR CASSANDRA_HOST CASSANDRA_PORT CASSANDRA_STORAGE_PORT \
-         CASSANDRA_JMX_PORT CASSANDRA_HEAP; do
-  if [ -z "${!v:-}" ]; then
-    echo "cassandra/run.sh: environment variable $v is not set" >&2
-    exit 2
-  fi
-done
-case "$STATE_DIR" in /*) ;; *) echo "cassandra/run.sh: STATE_DIR must be absolute: $STATE_DIR" >&2; exit 2;; esac
+settings=$(cd "$HERE/.." && .venv/bin/python -m pipeline.settings STATE_DIR CASSANDRA_HOST CASSANDRA_PORT \
+  CASSANDRA_STORAGE_PORT CASSANDRA_JMX_PORT CASSANDRA_HEAP) || exit 2
+eval "$settings"
 if ! [[ "$CASSANDRA_HEAP" =~ ^[0-9]+[mMgG]$ ]]; then
   echo "cassandra/run.sh: CASSANDRA_HEAP must look like 512M or 1G, got: $CASSANDRA_HEAP" >&2
   exit 2

@@ -5,10 +5,10 @@
 # multiprocess mode), emptied at every start so /metrics counts this run only.
 # The API logs one JSON line per request itself, so uvicorn's access log is off.
 set -euo pipefail
-: "${API_HOST:?API_HOST is not set}" "${API_PORT:?API_PORT is not set}" "${API_WORKERS:?API_WORKERS is not set}"
-: "${STATE_DIR:?STATE_DIR is not set}"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
+settings=$(.venv/bin/python -m pipeline.settings API_HOST API_PORT API_WORKERS STATE_DIR) || exit 2
+eval "$settings"
 export PROMETHEUS_MULTIPROC_DIR="$STATE_DIR/run/api-metrics"
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 exec "$repo/.venv/bin/python" -m uvicorn ingest_api.main:app \

@@ -2,18 +2,14 @@
 # Runs a single-node KRaft Kafka broker+controller in the foreground (exec: this
 # pid becomes the JVM's, so SIGTERM to it is a clean Kafka shutdown).
 # Jars come from Maven Central via kafka/pom.xml; data lives in $STATE_DIR/kafka.
-# Env (all required): STATE_DIR (absolute), KAFKA_HOST, KAFKA_PORT,
+# Settings (read from .env at each start): STATE_DIR, KAFKA_HOST, KAFKA_PORT,
 # KAFKA_CONTROLLER_PORT, KAFKA_HEAP (e.g. 512M).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
-
-for v in STATE_DIR KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HEAP; do
-  if [[ -z "${!v:-}" ]]; then echo "kafka/run.sh: env $v is not set" >&2; exit 2; fi
-done
-if [[ "$STATE_DIR" != /* ]]; then
-  echo "kafka/run.sh: STATE_DIR must be absolute (got $STATE_DIR)" >&2; exit 2
-fi
+settings=$(cd "$HERE/.." && .venv/bin/python -m pipeline.settings \
+  STATE_DIR KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HEAP) || exit 2
+eval "$settings"
 
 KDIR="$STATE_DIR/kafka"
 DATA="$KDIR/data"

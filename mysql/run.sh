@@ -2,10 +2,11 @@
 # Runs MariaDB in the foreground (process-compose supervises it) with its data in
 # $STATE_DIR/mysql. The data directory is initialised on first start.
 set -euo pipefail
-: "${STATE_DIR:?STATE_DIR is not set}" "${MYSQL_HOST:?MYSQL_HOST is not set}" "${MYSQL_PORT:?MYSQL_PORT is not set}"
+here=$(cd "$(dirname "$0")" && pwd)
+settings=$(cd "$here/.." && .venv/bin/python -m pipeline.settings STATE_DIR MYSQL_HOST MYSQL_PORT) || exit 2
+eval "$settings"
 # mariadbd lives in /usr/sbin, which a non-root PATH often lacks.
 export PATH="$PATH:/usr/sbin"
-here=$(cd "$(dirname "$0")" && pwd)
 dir="$STATE_DIR/mysql"
 user=$(id -un)
 mkdir -p "$dir"

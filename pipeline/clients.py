@@ -14,8 +14,8 @@ def mysql_socket(settings: Settings) -> Path:
     return settings.state_path / "mysql" / "mysqld.sock"
 
 
-def mysql_admin(settings: Settings, *, autocommit: bool = False) -> pymysql.Connection:
-    """root, how the database and users are created: over the local MariaDB's unix
+def mysql_admin(settings: Settings, *, database: str | None = None, autocommit: bool = False) -> pymysql.Connection:
+    """root, how the database, its schema and users are made: over the local MariaDB's unix
     socket, or over TCP when MYSQL_ADMIN_PASSWORD is set (compose's init job)."""
     password = settings.mysql_admin_password.get_secret_value()
     if password:
@@ -24,11 +24,16 @@ def mysql_admin(settings: Settings, *, autocommit: bool = False) -> pymysql.Conn
             port=settings.mysql_port,
             user="root",
             password=password,
+            database=database,
             autocommit=autocommit,
             connect_timeout=5,
         )
     return pymysql.connect(
-        unix_socket=str(mysql_socket(settings)), user="root", autocommit=autocommit, connect_timeout=5
+        unix_socket=str(mysql_socket(settings)),
+        user="root",
+        database=database,
+        autocommit=autocommit,
+        connect_timeout=5,
     )
 
 

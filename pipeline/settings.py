@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -135,8 +135,9 @@ def get_contract_settings() -> ContractSettings:
 
 
 def export_lines(settings: Settings, names: list[str]) -> str:
-    """Shell `export` lines for the named settings, secrets included (`eval` them; nothing reaches argv)."""
-    values = settings.model_dump()
+    """Shell `export` lines for the named settings, secrets included (`eval` them; nothing reaches argv).
+    STATE_DIR is given absolute, as the run.sh scripts need it."""
+    values = {**settings.model_dump(), "state_dir": settings.state_path}
     lines = []
     for name in names:
         value = values[name.lower()]
@@ -145,5 +146,10 @@ def export_lines(settings: Settings, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m pipeline.settings NAME ...: what a service's run.sh needs beyond its environment
-    print(export_lines(get_settings(), sys.argv[1:]))
+if __name__ == "__main__":
+    # python -m pipeline.settings NAME ...: how each run.sh reads its settings when it starts,
+    # so a changed .env reaches a process started again, supervised or not.
+    try:
+        print(export_lines(get_settings(), sys.argv[1:]))
+    except (ValidationError, KeyError) as error:
+        sys.exit(f"pipeline.settings: {error}")

@@ -12,25 +12,27 @@ Reads the `orders` topic, checks every record against the order contract
 (validation.py), keeps each order_id once within WATERMARK_DELAY, and hands
 each micro-batch to transforms.micro_batch, whose outputs sinks.BatchWriter
 writes: dead letters to `orders.dlq`, orders to Cassandra, windows to MySQL in
-the transaction that records the batch id. The checkpoint
+the transaction that records the batch id and the checkpoint. The checkpoint
 ($STATE_DIR/checkpoints/orders_stream) makes a restarted job resume after the
-last batch. SIGTERM lets the running batch finish, then the job exits with 0;
-on any failure it exits non-zero, and its supervisor starts it again.
+last batch; when the query can no longer resume from it, the job says so in
+one line and exits with 0 (checkpoint.py: `make upgrade-stream`). SIGTERM lets
+the running batch finish, then the job exits with 0; on any failure it exits
+non-zero, and its supervisor starts it again.
 """
 
 import signal
 import threading
 
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from pipeline.settings import get_settings
-from spark_jobs import transforms
+from spark_jobs import checkpoint, transforms
+from spark_jobs.checkpoint import QUERY_NAME
 from spark_jobs.sinks import BatchWriter
 from spark_jobs.sources import Customers, read_orders
 from spark_jobs.validation import parse_orders
-
-QUERY_NAME = "orders_stream"
 
 
 def stop_after_the_running_batch(query: StreamingQuery, stop: threading.Event) -> None:
@@ -48,9 +50,22 @@ def stop_after_the_running_batch(query: StreamingQuery, stop: threading.Event) -
 
 def main() -> None:
     settings = get_settings()
+    location = settings.checkpoint_path / QUERY_NAME
+    checkpoint_id = checkpoint.query_id(location)
+    committed, committed_in = checkpoint.commit_record(settings, QUERY_NAME)
+    # What spark-submit was given, read from its JVM before the session (and its UI, the
+    # supervisor's sign of a running job) starts.
+    SparkContext._ensure_initialized()
+    given = SparkConf()
+    conf = {name: given.get(name, default) or default for name, default in checkpoint.FIXED_BY_CHECKPOINT.items()}
+    refusal = checkpoint.refusal(location, conf, committed_in)
+    if refusal:  # exit 0: starting again would not help
+        print(refusal, flush=True)
+        return
+    checkpoint.mark(location)
     spark = SparkSession.builder.appName(QUERY_NAME).getOrCreate()
     customers = Customers(spark, settings)
-    writer = BatchWriter(spark, settings, QUERY_NAME)
+    writer = BatchWriter(spark, settings, QUERY_NAME, checkpoint_id, committed)
 
     def each_batch(batch: DataFrame, batch_id: int) -> None:
         if writer.already_committed(batch_id):
@@ -69,11 +84,12 @@ def main() -> None:
         finally:
             batch.unpersist()
 
-    checked = transforms.deduplicate(parse_orders(read_orders(spark, settings)), settings.watermark_delay)
+    start = checkpoint.starting_offsets(location, settings.starting_offsets)
+    checked = transforms.deduplicate(parse_orders(read_orders(spark, settings, start)), settings.watermark_delay)
     query = (
         checked.writeStream.queryName(QUERY_NAME)
         .foreachBatch(each_batch)
-        .option("checkpointLocation", str(settings.checkpoint_path / QUERY_NAME))
+        .option("checkpointLocation", str(location))
         .trigger(processingTime=settings.trigger_interval)
         .start()
     )

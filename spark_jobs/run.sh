@@ -5,17 +5,15 @@
 # which lets the running batch finish and stops the query; the JVM, signalled
 # itself, would stop the SparkContext under the running batch. Exits with the
 # job's status: 0 when stopped, non-zero when it failed (its supervisor starts it
-# again). The connectors come from jars/ (`make setup`). Env (all required):
-# SPARK_MASTER, SPARK_LOCAL_IP, SPARK_UI_PORT, SPARK_DRIVER_MEMORY,
-# SPARK_SHUFFLE_PARTITIONS, CASSANDRA_HOST, CASSANDRA_PORT, DEFAULT_UNIT_PRICE; and
-# SPARK_DRIVER_JAVA_OPTIONS, which may be empty. Executors get the contract's
-# settings (pipeline.settings.ContractSettings) as spark.executorEnv, and no secret.
+# again). The connectors come from jars/ (`make setup`); the settings below are
+# read from .env at each start. Executors get the contract's settings
+# (pipeline.settings.ContractSettings) as spark.executorEnv, and no secret.
 set -euo pipefail
-: "${SPARK_MASTER:?}" "${SPARK_LOCAL_IP:?}" "${SPARK_UI_PORT:?}" "${SPARK_DRIVER_MEMORY:?}"
-: "${SPARK_SHUFFLE_PARTITIONS:?}" "${CASSANDRA_HOST:?}" "${CASSANDRA_PORT:?}" "${DEFAULT_UNIT_PRICE:?}"
-: "${SPARK_DRIVER_JAVA_OPTIONS?}"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
+settings=$(.venv/bin/python -m pipeline.settings SPARK_MASTER SPARK_LOCAL_IP SPARK_UI_PORT SPARK_DRIVER_MEMORY \
+  SPARK_DRIVER_JAVA_OPTIONS SPARK_SHUFFLE_PARTITIONS CASSANDRA_HOST CASSANDRA_PORT DEFAULT_UNIT_PRICE) || exit 2
+eval "$settings"
 
 shopt -s nullglob
 jars=(jars/*.jar)

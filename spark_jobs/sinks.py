@@ -31,31 +31,29 @@ INSERT INTO product_sales_by_minute (window_start, window_end, product_id, order
 VALUES (%s, %s, %s, %s, %s, %s)
 ON DUPLICATE KEY UPDATE
   orders = orders + VALUES(orders), units = units + VALUES(units), revenue = revenue + VALUES(revenue)"""
-COMMITTED_BATCH = "SELECT batch_id FROM stream_commits WHERE query_name = %s"
+COMMITTED_BATCH = "SELECT batch_id, checkpoint_id FROM stream_commits WHERE query_name = %s FOR UPDATE"
 COMMIT_BATCH = """
-INSERT INTO stream_commits (query_name, batch_id) VALUES (%s, %s)
-ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id)"""
+INSERT INTO stream_commits (query_name, batch_id, checkpoint_id) VALUES (%s, %s, %s)
+ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id), checkpoint_id = VALUES(checkpoint_id)"""
 RECORD_PROGRESS = """
-INSERT INTO stream_progress (query_name, batch_id, input_rows, dead_letters, rows_per_second, duration_ms,
-                             max_event_time, watermark, late_rows)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+INSERT INTO stream_progress (query_name, checkpoint_id, batch_id, input_rows, dead_letters, rows_per_second,
+                             duration_ms, max_event_time, watermark, late_rows)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
 NEWEST_EVENT_TIME = "SELECT MAX(max_event_time) FROM stream_progress WHERE query_name = %s"
 
 
 class BatchWriter:
     """Writes what a micro-batch produced (transforms.MicroBatch) to Kafka, Cassandra and MySQL."""
 
-    def __init__(self, spark: SparkSession, settings: Settings, query_name: str):
+    def __init__(self, spark: SparkSession, settings: Settings, query_name: str, checkpoint_id: str, committed: int):
+        """`committed`: the last batch of this checkpoint (Spark's query id) that MySQL holds, or -1."""
         self.spark, self.settings, self.query_name = spark, settings, query_name
+        self.checkpoint_id, self.committed_batch = checkpoint_id, committed
         self.watchdog = liveness.BatchWatchdog(settings.stream_batch_timeout_seconds)
         with mysql_connection(settings) as connection, connection.cursor() as cursor:
             cursor.execute(NEWEST_EVENT_TIME, (query_name,))
             (newest,) = cursor.fetchone() or (None,)
-            cursor.execute(COMMITTED_BATCH, (query_name,))
-            row = cursor.fetchone()
         self.newest_event_time: datetime | None = newest and newest.replace(tzinfo=UTC)
-        # Read once: this writer commits every later batch itself (commit() checks again under a lock).
-        self.committed_batch = -1 if row is None else row[0]
 
     def already_committed(self, batch_id: int) -> bool:
         if batch_id <= self.committed_batch:
@@ -100,6 +98,7 @@ class BatchWriter:
         seconds = time.monotonic() - began
         progress = (
             self.query_name,
+            self.checkpoint_id,
             batch_id,
             summary.input_rows,
             summary.dead_letters,
@@ -140,14 +139,14 @@ class BatchWriter:
     def commit(self, batch_id: int, sales: list[Row], product_sales: list[Row], progress: tuple) -> bool:
         """The batch's window increments, its id and its progress row in one transaction; False if already there."""
         with mysql_connection(self.settings) as connection, connection.cursor() as cursor:
-            cursor.execute(COMMITTED_BATCH + " FOR UPDATE", (self.query_name,))
+            cursor.execute(COMMITTED_BATCH, (self.query_name,))
             row = cursor.fetchone()
-            if row is not None and row[0] >= batch_id:
+            if row is not None and row[1] in ("", self.checkpoint_id) and row[0] >= batch_id:
                 connection.rollback()
                 return False
             cursor.executemany(ADD_SALES, [tuple(r) for r in sales])
             cursor.executemany(ADD_PRODUCT_SALES, [tuple(r) for r in product_sales])
-            cursor.execute(COMMIT_BATCH, (self.query_name, batch_id))
+            cursor.execute(COMMIT_BATCH, (self.query_name, batch_id, self.checkpoint_id))
             cursor.execute(RECORD_PROGRESS, progress)
             connection.commit()
         return True

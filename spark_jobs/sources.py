@@ -8,13 +8,13 @@ from pipeline.clients import mysql_connection
 from pipeline.settings import Settings
 
 
-def read_orders(spark: SparkSession, settings: Settings) -> DataFrame:
+def read_orders(spark: SparkSession, settings: Settings, starting_offsets: str) -> DataFrame:
     """The `orders` topic as Spark's Kafka source rows (key, value, topic, partition, offset, timestamp, ...)."""
     return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
         .option("subscribe", settings.orders_topic)
-        .option("startingOffsets", settings.starting_offsets)
+        .option("startingOffsets", starting_offsets)
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
         .load()
     )

@@ -4,13 +4,15 @@
 # updates the admin from .env, then gunicorn serves the app on
 # SUPERSET_HOST:SUPERSET_PORT. Times are UTC, like the windows in MySQL.
 set -euo pipefail
-: "${SUPERSET_HOST:?}" "${SUPERSET_PORT:?}" "${SUPERSET_THREADS:?}" "${STATE_DIR:?}" "${SUPERSET_ADMIN_USER:?}"
 here=$(cd "$(dirname "$0")" && pwd)
-# Its two secrets, from the settings when the environment lacks them (the local
-# supervisor gives every process the settings without secrets; compose gives .env).
-if [[ -z "${SUPERSET_SECRET_KEY:-}" ]]; then
-  eval "$(cd "$here/.." && .venv/bin/python -m pipeline.settings SUPERSET_SECRET_KEY SUPERSET_ADMIN_PASSWORD)"
+# Its settings, read from .env at each start, secrets included; in the Superset
+# image, where the pipeline's Python is absent, compose gives them from .env.
+if [[ -x "$here/../.venv/bin/python" ]]; then
+  settings=$(cd "$here/.." && .venv/bin/python -m pipeline.settings SUPERSET_HOST SUPERSET_PORT SUPERSET_THREADS \
+    STATE_DIR SUPERSET_ADMIN_USER SUPERSET_SECRET_KEY SUPERSET_ADMIN_PASSWORD) || exit 2
+  eval "$settings"
 fi
+: "${SUPERSET_HOST:?}" "${SUPERSET_PORT:?}" "${SUPERSET_THREADS:?}" "${STATE_DIR:?}" "${SUPERSET_ADMIN_USER:?}"
 : "${SUPERSET_SECRET_KEY:?}" "${SUPERSET_ADMIN_PASSWORD:?}"
 venv="$here/.venv"
 [[ -x "$venv/bin/gunicorn" ]] || { echo "superset/run.sh: no $venv: run \`make setup\`" >&2; exit 1; }

@@ -25,11 +25,22 @@ from pydantic import SecretStr, ValidationError
 from pipeline.settings import REPO_ROOT, Settings, get_settings
 from pipeline.stack import dashboard, processes, schemas
 from pipeline.stack.services import Service, probe_error, services
-from pipeline.stack.supervisor import Process, Supervisor, SupervisorError, declared, dependencies, log_file
+from pipeline.stack.supervisor import (
+    Process,
+    Supervisor,
+    SupervisorError,
+    declared,
+    dependencies,
+    log_file,
+    pids,
+    placement,
+)
+from spark_jobs import checkpoint
+from spark_jobs.checkpoint import QUERY_NAME
 
 SCHEMAS: dict[str, tuple[str, Callable[[Settings], object]]] = {
     "kafka": ("topics", lambda s: f"created {schemas.create_topics(s) or 'none (all exist)'}"),
-    "cassandra": ("keyspace and tables", lambda s: f"{schemas.apply_cassandra(s)} statements applied"),
+    "cassandra": ("keyspace and tables", schemas.apply_cassandra),
     "mysql": ("database, tables, users and customers", schemas.apply_mysql),
     "superset": ("dashboard", dashboard.apply),
 }
@@ -59,13 +70,17 @@ def read_the_log(settings: Settings, name: str) -> str:
 
 
 def server_env(settings: Settings) -> dict[str, str]:
-    """process-compose's environment, which every process inherits: the settings in upper case, no secret."""
-    env = dict(os.environ)
-    env.update(
-        {name.upper(): str(value) for name, value in settings.model_dump().items() if not isinstance(value, SecretStr)}
-    )
-    env["STATE_DIR"] = str(settings.state_path)
-    return env
+    """process-compose's environment: the settings process-compose.yaml places processes with, as of now.
+
+    Every process inherits it, so it holds no secret and nothing else: each
+    process reads the rest of .env itself when it starts.
+    """
+    values = {**settings.model_dump(), "state_dir": settings.state_path}
+    placed = {name: values[name.lower()] for name in placement()}
+    secret = [name for name, value in placed.items() if isinstance(value, SecretStr)]
+    if secret:
+        raise StackError(f"process-compose.yaml must not read secrets: {', '.join(secret)}")
+    return {**os.environ, **{name: str(value) for name, value in placed.items()}}
 
 
 def one_shot(name: str) -> bool:
@@ -139,9 +154,9 @@ def wait_until_ready(
                     continue
                 ended_before.discard(name)
             log = shown(log_file(settings, name))
-            failure = failed(process, restarts.get(name, 0))
+            failure = failed(process, restarts.get(name, 0), one_shot(name))
             if failure:
-                if not one_shot(name):
+                if process.running:
                     supervisor.stop(name)  # no crash loop behind the error
                 raise StackError(
                     f"{name} {failure}. Read {log}; its last lines:\n{processes.tail(log_file(settings, name))}"
@@ -165,11 +180,11 @@ def wait_until_ready(
         time.sleep(0.25)
 
 
-def failed(process: Process, restarts_before: int) -> str | None:
-    """Why the process failed to start, or None."""
+def failed(process: Process, restarts_before: int, step: bool) -> str | None:
+    """Why the process failed to start, or None. A step fails by a non-zero status, a server by ending at all."""
     if process.status == "Skipped":
         return "did not start: a process it depends on failed"
-    if process.status in ("Completed", "Error") and process.exit_code != 0:
+    if process.status in ("Completed", "Error") and (process.exit_code != 0 or not step):
         return f"exited with status {process.exit_code}"
     if process.restarts > restarts_before + 1:  # one restart can be a crash meanwhile; two, it cannot start
         return f"exited with status {process.exit_code} twice in a row"
@@ -274,6 +289,20 @@ def wait_for_answer(service: Service, settings: Settings) -> None:
         time.sleep(1)
 
 
+def migrate(_names: list[str], settings: Settings) -> None:
+    """The migrations of Cassandra and MySQL (and topics, users, customers) on running servers: `make migrate`."""
+    apply_schemas(["kafka", "cassandra", "mysql"], settings)
+
+
+def upgrade_stream(_names: list[str], settings: Settings) -> None:
+    """Stop the job, move it to a new checkpoint that starts after the last batch in MySQL, start it."""
+    supervisor = Supervisor(settings)
+    if supervisor.alive() and "spark" in pids(settings):
+        down(["spark"], settings)
+    print(f"checkpoint: {checkpoint.upgrade(settings, QUERY_NAME)}", flush=True)
+    up(["spark"], settings)
+
+
 def probe(names: list[str], settings: Settings) -> None:
     """Each service's real client query, once (docker compose's healthchecks run this)."""
     for service in services(settings):
@@ -295,6 +324,8 @@ COMMANDS: dict[str, Callable[[list[str], Settings], None]] = {
     "urls": urls,
     "teardown": teardown,
     "schemas": apply_schemas,
+    "migrate": migrate,
+    "upgrade-stream": upgrade_stream,
     "probe": probe,
 }
 

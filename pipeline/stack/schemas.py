@@ -1,4 +1,4 @@
-"""Topics, keyspace and database, applied idempotently on every `make up`."""
+"""Topics, keyspace and database: created when missing, migrated, on every `make up`."""
 
 import csv
 import re
@@ -7,6 +7,7 @@ from kafka.admin import NewTopic
 
 from pipeline.clients import cassandra_cluster, kafka_admin, mysql_admin
 from pipeline.settings import REPO_ROOT, Settings
+from pipeline.stack import migrations
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 
@@ -16,12 +17,6 @@ def identifier(name: str) -> str:
     if not IDENTIFIER.fullmatch(name):
         raise ValueError(f"{name!r} is not a valid keyspace or database name")
     return name
-
-
-def statements(text: str) -> list[str]:
-    """Split a schema file on semicolons that end a line; whole-line comments dropped."""
-    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-    return [part.strip() for part in re.split(r";\s*$", code, flags=re.M) if part.strip()]
 
 
 def create_topics(settings: Settings) -> list[str]:
@@ -38,8 +33,8 @@ def create_topics(settings: Settings) -> list[str]:
         admin.close()
 
 
-def apply_cassandra(settings: Settings) -> int:
-    """Create the keyspace and run cassandra/schema.cql; the number of statements."""
+def apply_cassandra(settings: Settings) -> str:
+    """Create the keyspace and apply its migrations; what was done."""
     keyspace = identifier(settings.cassandra_keyspace)
     replication = int(settings.cassandra_replication_factor)
     cluster = cassandra_cluster(settings)
@@ -50,10 +45,7 @@ def apply_cassandra(settings: Settings) -> int:
             f"{{'class': 'SimpleStrategy', 'replication_factor': {replication}}}"
         )
         session.set_keyspace(keyspace)
-        schema = statements((REPO_ROOT / "cassandra" / "schema.cql").read_text())
-        for statement in schema:
-            session.execute(statement)
-        return len(schema)
+        return migrations.migrate_cassandra(session)
     finally:
         cluster.shutdown()
 
@@ -73,7 +65,7 @@ def customers() -> list[tuple[str, ...]]:
 
 
 def apply_mysql(settings: Settings) -> str:
-    """Create the database, run mysql/schema.sql and mysql/users.sql, load the customers; what was done."""
+    """Create the database, apply its migrations and mysql/users.sql, load the customers; what was done."""
     database = identifier(settings.mysql_database)
     accounts = {
         "user": settings.mysql_user,
@@ -81,15 +73,13 @@ def apply_mysql(settings: Settings) -> str:
         "readonly_user": settings.mysql_readonly_user,
         "readonly_password": settings.mysql_readonly_password.get_secret_value(),
     }
-    schema = statements((REPO_ROOT / "mysql" / "schema.sql").read_text())
-    users = statements((REPO_ROOT / "mysql" / "users.sql").read_text().replace("{database}", database))
+    users = migrations.statements((REPO_ROOT / "mysql" / "users.sql").read_text().replace("{database}", database))
     reference = customers()
     with mysql_admin(settings, autocommit=True) as connection, connection.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
-        cursor.execute(f"USE `{database}`")
-        for statement in schema:
-            cursor.execute(statement)
+    revision = migrations.migrate_mysql(settings, database)
+    with mysql_admin(settings, database=database, autocommit=True) as connection, connection.cursor() as cursor:
         for statement in users:
             cursor.execute(statement, accounts)
         cursor.executemany(LOAD_CUSTOMERS, reference)
-    return f"{len(schema) + len(users)} statements applied, {len(reference)} customers loaded"
+    return f"{revision}, {len(users)} user statements applied, {len(reference)} customers loaded"

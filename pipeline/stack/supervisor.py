@@ -7,6 +7,7 @@ process-compose server in the background and talks to it over its unix socket
 """
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -47,6 +48,12 @@ class Process:
 def declared() -> dict[str, dict]:
     """The processes of process-compose.yaml, in the order they are declared (their start order)."""
     return yaml.safe_load(CONFIG.read_text())["processes"]
+
+
+def placement() -> list[str]:
+    """The settings process-compose.yaml reads (`${NAME}`): where processes live and listen."""
+    text = "\n".join(line for line in CONFIG.read_text().splitlines() if not line.lstrip().startswith("#"))
+    return sorted(set(re.findall(r"\$\{(\w+)\}", text)))
 
 
 def dependencies(names: list[str]) -> list[str]:

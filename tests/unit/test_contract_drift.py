@@ -11,7 +11,7 @@ import pytest
 from pydantic import AwareDatetime
 
 from pipeline.contract import Order, PaymentMethod, Source
-from pipeline.settings import REPO_ROOT
+from tests.schema import table_columns
 
 CQL_TYPES = {
     UUID: "uuid",
@@ -32,22 +32,9 @@ def python_type(field: str) -> type:
     return str if issubclass(arg, str) else arg
 
 
-def table_columns(path: str, table: str) -> dict[str, str]:
-    text = (REPO_ROOT / path).read_text()
-    table_body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?)\n\)", text, re.S)
-    assert table_body, f"{path} has no table {table}"
-    body = table_body.group(1)
-    columns = {}
-    for line in body.splitlines():
-        match = re.match(r"\s+(\w+)\s+(\w+(?:\(\d+(?:,\d+)?\))?)", line)
-        if match and match.group(1) not in {"PRIMARY", "KEY"}:
-            columns[match.group(1)] = match.group(2)
-    return columns
-
-
 @pytest.mark.parametrize("table", ["orders", "orders_by_time"])
 def test_every_contract_field_is_a_cassandra_column_of_the_matching_type(table):
-    columns = table_columns("cassandra/schema.cql", table)
+    columns = table_columns("cassandra", table)
     expected = {field: CQL_TYPES[python_type(field)] for field in Order.model_fields}
     assert {field: columns.get(field) for field in expected} == expected
 
@@ -60,7 +47,7 @@ def width(sql_type: str) -> int:
 
 @pytest.mark.parametrize("table", ["sales_by_minute"])
 def test_mysql_dimension_columns_hold_every_enum_value(table):
-    columns = table_columns("mysql/schema.sql", table)
+    columns = table_columns("mysql", table)
     assert width(columns["source"]) >= max(len(s.value) for s in Source)
     assert width(columns["payment_method"]) >= max(len(m.value) for m in [*PaymentMethod])
     assert width(columns["payment_method"]) >= len("unknown")
@@ -73,4 +60,4 @@ def test_mysql_product_column_holds_the_longest_product_id():
     bound = re.search(r"\{1,(\d+)\}", Order.model_fields["product_id"].metadata[0].pattern)
     assert bound
     longest = int(bound.group(1))
-    assert width(table_columns("mysql/schema.sql", "product_sales_by_minute")["product_id"]) == longest
+    assert width(table_columns("mysql", "product_sales_by_minute")["product_id"]) == longest

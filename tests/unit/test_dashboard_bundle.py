@@ -1,15 +1,13 @@
 """The dashboard bundle (superset/dashboard/) agrees with itself, with the MySQL schema and with .env."""
 
 import io
-import re
 import zipfile
 
 import pytest
 import yaml
 
-from pipeline.settings import REPO_ROOT
 from pipeline.stack import dashboard
-from pipeline.stack.schemas import statements
+from tests import schema
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +20,8 @@ def of_kind(files, kind: str) -> dict[str, dict]:
 
 
 def mysql_columns() -> dict[str, set[str]]:
-    """Column names of each table in mysql/schema.sql."""
-    tables = {}
-    for statement in statements((REPO_ROOT / "mysql" / "schema.sql").read_text()):
-        if match := re.match(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*)\)$", statement, re.S):
-            lines = [line.strip() for line in match.group(2).splitlines()]
-            tables[match.group(1)] = {line.split()[0] for line in lines if re.match(r"[a-z_]+\s+[A-Z]", line)}
-    return tables
+    """Column names of each table the MySQL migrations create."""
+    return {table: set(schema.table_columns("mysql", table)) for table in schema.tables("mysql")}
 
 
 def test_the_database_is_mysql_through_the_read_only_user_from_env(files, settings):

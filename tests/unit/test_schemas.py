@@ -1,7 +1,8 @@
 import pytest
 
 from pipeline.settings import REPO_ROOT
-from pipeline.stack.schemas import identifier, statements
+from pipeline.stack.migrations import statements
+from pipeline.stack.schemas import identifier
 
 
 def test_statements_split_on_line_ending_semicolons_and_drop_comment_lines():
@@ -11,7 +12,7 @@ def test_statements_split_on_line_ending_semicolons_and_drop_comment_lines():
 
 @pytest.mark.parametrize(
     ("path", "count"),
-    [("mysql/schema.sql", 5), ("mysql/users.sql", 6), ("cassandra/schema.cql", 2)],
+    [("mysql/users.sql", 6), ("cassandra/migrations/0001_initial.cql", 2)],
 )
 def test_schema_files_hold_the_designed_statements(path, count):
     found = statements((REPO_ROOT / path).read_text())

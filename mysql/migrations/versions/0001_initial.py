@@ -1,7 +1,17 @@
--- Tables of the pipeline's MySQL database. The launcher creates the database
--- named in .env (MYSQL_DATABASE) and runs this file inside it, on every
--- `make up`, so each statement is idempotent. Runs on MariaDB and MySQL 8.4.
+"""The pipeline's MySQL tables as first released.
 
+Revision ID: 0001
+Revises:
+"""
+
+from alembic import op
+
+from pipeline.stack.migrations import statements
+
+revision = "0001"
+down_revision = None
+
+SQL = """
 -- Customers dimension, loaded from reference data; the stream enriches orders with it.
 CREATE TABLE IF NOT EXISTS customers (
   customer_id INT UNSIGNED NOT NULL PRIMARY KEY,
@@ -63,3 +73,9 @@ CREATE TABLE IF NOT EXISTS stream_progress (
   PRIMARY KEY (query_name, batch_id),
   KEY recorded_at (recorded_at)
 );
+"""
+
+
+def upgrade() -> None:
+    for statement in statements(SQL):
+        op.execute(statement)
