@@ -22,6 +22,15 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 ifneq ($(filter-out local docker,$(STACK)),)
 $(error STACK=$(STACK): use STACK=docker for docker-compose.yml, or leave it unset (local))
 endif
+# The topology of local mode: one node of each server (default), or TOPOLOGY=cluster
+# (process-compose.cluster.yaml with cluster.env). The launcher reads it.
+export TOPOLOGY
+ifneq ($(filter-out single cluster,$(TOPOLOGY)),)
+$(error TOPOLOGY=$(TOPOLOGY): use TOPOLOGY=cluster, or leave it unset (single))
+endif
+ifeq ($(STACK)$(TOPOLOGY),dockercluster)
+$(error docker mode runs the single-node topology; TOPOLOGY=cluster is local processes)
+endif
 ifeq ($(STACK),docker)
 STACK_NEEDS := .env
 stack_up = docker compose up --detach --build --wait $(1)
@@ -49,7 +58,7 @@ apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-g
 # $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
 uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
-.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs simulate bench chaos lint unit test lock
+.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs simulate bench chaos lint unit test test-cluster chaos-cluster lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -146,9 +155,16 @@ lint: $(VENV)/.synced ## ruff (lint and format) and mypy (types)
 unit: .env $(VENV)/.synced ## The unit tests alone: no server
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test: setup chromium wrk compose-cli lint ## lint, then unit and integration tests against the real local stack (always local mode), the dashboard in headless Chromium
-	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS)
+test: setup chromium wrk compose-cli lint ## lint, unit and integration tests on the single-node stack (the dashboard in headless Chromium), then the cluster's smoke test
+	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS) && bash tests/cluster.sh -m "not chaos"
 
-lock: ## Re-pin requirements.lock and superset/requirements.txt from their inputs
+test-cluster: setup ## The cluster topology's smoke test: stops the single-node stack, starts the cluster, orders through, exactness, down
+	@bash tests/cluster.sh -m "not chaos" $(PYTEST_ARGS)
+
+chaos-cluster: setup ## The cluster's node-loss tests (a Kafka node, a Cassandra node, a Spark worker, the driver killed -9)
+	@CHAOS_SCALE=$(or $(CHAOS_SCALE),1) bash tests/cluster.sh -m chaos -rP $(PYTEST_ARGS)
+
+lock: ## Re-pin requirements.lock, superset/requirements.txt and spark/executor-requirements.txt from their inputs
 	python3 -m uv pip compile --quiet pyproject.toml --extra test --python-version 3.11 -o requirements.lock
 	python3 -m uv pip compile --quiet superset/requirements.in -c superset/constraints.txt --python-version 3.11 -o superset/requirements.txt
+	python3 -m uv pip compile --quiet spark/executor-requirements.in -c requirements.lock --python-version 3.11 -o spark/executor-requirements.txt

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pipeline.settings import Settings
 from pipeline.stack import processes
+from pipeline.stack.services import kind_of
 from pipeline.stack.supervisor import pids
 
 INTERVAL_S = 0.5
@@ -34,6 +35,8 @@ DESCRIPTIONS = {
     "spark": "Spark job (driver JVM + Python)",
     "spark_jvm": "Spark driver JVM",
     "spark_python": "Spark Python (driver + workers)",
+    "spark-master": "Spark standalone master",
+    "spark-worker": "Spark worker, its executor JVM and Python",
 }
 
 
@@ -72,7 +75,7 @@ class MemorySampler:
 
     def sample(self) -> None:
         for name, pid in pids(self.settings).items():
-            if name not in DESCRIPTIONS:  # a one-shot step
+            if kind_of(name) not in DESCRIPTIONS:  # a one-shot step
                 continue
             if name != "spark":
                 self.keep(name, tree_bytes(pid))
@@ -93,11 +96,15 @@ class MemorySampler:
         self.peaks[name] = max(resident, self.peaks.get(name, 0))
 
     def stop(self) -> dict[str, dict]:
-        """Stop sampling; each service's peak in MB (10^6 bytes), in DESCRIPTIONS' order."""
+        """Stop sampling; each process's peak in MB (10^6 bytes), in DESCRIPTIONS' order
+        (a cluster's nodes, `kafka-1` ..., each on its own)."""
         self.stopped.set()
         self.thread.join()
+        kinds = list(DESCRIPTIONS)
         return {
-            name: {"what": what, "peak_mb": round(self.peaks[name] / MB, 1)}
-            for name, what in DESCRIPTIONS.items()
-            if name in self.peaks
+            name: {
+                "what": DESCRIPTIONS[kind_of(name)] + name.removeprefix(kind_of(name)).replace("-", " "),
+                "peak_mb": round(self.peaks[name] / MB, 1),
+            }
+            for name in sorted(self.peaks, key=lambda name: (kinds.index(kind_of(name)), name))
         }

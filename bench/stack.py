@@ -34,7 +34,7 @@ def not_running(settings: Settings) -> list[str]:
             problems.append(f"{service.name} (not running)")
             continue
         try:
-            service.probe(settings)
+            service.answers(settings)
         except Exception as error:  # any client error means "not answering"
             problems.append(f"{service.name} (not answering: {error})")
     return problems

@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
-# Run a single-node Apache Cassandra 5.0 in the foreground, built from the
-# Maven Central jars of org.apache.cassandra:cassandra-all (no tarball, no
-# Docker). `exec java` keeps the caller's pid = the JVM's pid, so SIGTERM to
-# it is a clean shutdown (memtables flushed, commitlog closed).
+# Run one Apache Cassandra 5.0 node in the foreground, built from the Maven
+# Central jars of org.apache.cassandra:cassandra-all (no tarball, no Docker): the
+# single-node stack's only one, or one of a cluster's, which
+# process-compose.cluster.yaml gives its own address (127.0.0.2, ...: the same
+# ports on another loopback address) and JMX port. `exec java` keeps the caller's
+# pid = the JVM's pid, so SIGTERM to it is a clean shutdown (memtables flushed,
+# commitlog closed). Data lives in $STATE_DIR/<process name>.
 #
 # Settings (read from .env at each start): STATE_DIR CASSANDRA_HOST
-# CASSANDRA_PORT CASSANDRA_STORAGE_PORT CASSANDRA_JMX_PORT CASSANDRA_HEAP
-# (e.g. 1G). Needs java 17 and the classpath `make setup` resolves into
-# cassandra/target/classpath.txt.
+# CASSANDRA_SEED_LIST CASSANDRA_PORT CASSANDRA_STORAGE_PORT CASSANDRA_JMX_PORT
+# CASSANDRA_HEAP (e.g. 1G). Needs java 17 and the classpath `make setup`
+# resolves into cassandra/target/classpath.txt.
 # Logs go to stdout/stderr. JMX (for nodetool) listens on 127.0.0.1 only, no
 # auth; its RMI objects share the same port instead of a random one.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
-settings=$(cd "$HERE/.." && .venv/bin/python -m pipeline.settings STATE_DIR CASSANDRA_HOST CASSANDRA_PORT \
-  CASSANDRA_STORAGE_PORT CASSANDRA_JMX_PORT CASSANDRA_HEAP) || exit 2
+settings=$(cd "$HERE/.." && .venv/bin/python -m pipeline.settings STATE_DIR CASSANDRA_HOST CASSANDRA_SEED_LIST \
+  CASSANDRA_PORT CASSANDRA_STORAGE_PORT CASSANDRA_JMX_PORT CASSANDRA_HEAP) || exit 2
 eval "$settings"
 if ! [[ "$CASSANDRA_HEAP" =~ ^[0-9]+[mMgG]$ ]]; then
   echo "cassandra/run.sh: CASSANDRA_HEAP must look like 512M or 1G, got: $CASSANDRA_HEAP" >&2
   exit 2
 fi
 
-DIR="$STATE_DIR/cassandra"
+DIR="$STATE_DIR/${PC_PROC_NAME:-cassandra}"
 CP_FILE="$HERE/target/classpath.txt"
 [ -s "$CP_FILE" ] || { echo "cassandra/run.sh: $CP_FILE is missing: run \`make setup\`" >&2; exit 1; }
 mkdir -p "$DIR/logs" "$DIR/triggers"
@@ -31,9 +34,11 @@ CLASSPATH="$(cat "$CP_FILE")"
 JAMM="$(tr ':' '\n' < "$CP_FILE" | grep -m1 '/jamm-[^/]*\.jar$' || true)"
 [ -n "$JAMM" ] || { echo "cassandra/run.sh: jamm jar not found in $CP_FILE" >&2; exit 1; }
 
-# The yaml can't read env vars and the seed list has no system property, so
-# the address is substituted into a generated copy.
-sed "s/127\.0\.0\.1/${CASSANDRA_HOST}/g" "$HERE/cassandra.yaml" > "$DIR/cassandra.yaml"
+# The yaml can't read env vars and the seed list has no system property, so the
+# node's own address and the seeds are substituted into a generated copy.
+sed -e "s/^\(listen_address\|rpc_address\): 127\.0\.0\.1$/\1: ${CASSANDRA_HOST}/" \
+  -e "s/seeds: \"127\.0\.0\.1\"/seeds: \"${CASSANDRA_SEED_LIST}\"/" \
+  "$HERE/cassandra.yaml" > "$DIR/cassandra.yaml"
 
 # One flag per line; skip comments and blank lines.
 mapfile -t OPTS < <(grep -Ev '^[[:space:]]*(#|$)' "$HERE/jvm17.options")

@@ -3,9 +3,11 @@
 from pathlib import Path
 
 import pymysql
-from cassandra.cluster import Cluster
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from kafka.admin import KafkaAdminClient
 
+from cassandra import ConsistencyLevel
 from pipeline.settings import Settings
 
 
@@ -50,9 +52,22 @@ def mysql_connection(settings: Settings, *, autocommit: bool = False) -> pymysql
     )
 
 
-def cassandra_cluster(settings: Settings) -> Cluster:
-    return Cluster([settings.cassandra_host], port=settings.cassandra_port, connect_timeout=5)
+def cassandra_cluster(settings: Settings, nodes: list[str] | None = None, port: int | None = None) -> Cluster:
+    """The Cassandra cluster of the settings (every contact point, the local data centre first),
+    or, given `nodes`, reached through those. Reads and writes at LOCAL_QUORUM, as the job's:
+    with a replication factor of 3, one node down changes no answer."""
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc)),
+        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+    )
+    return Cluster(
+        nodes or settings.cassandra_nodes,
+        port=port or settings.cassandra_port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=5,
+    )
 
 
-def kafka_admin(settings: Settings, **options: int) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **options)
+def kafka_admin(settings: Settings, bootstrap: str | None = None, **options: int) -> KafkaAdminClient:
+    """An admin client of the settings' Kafka (every node of the bootstrap list), or of `bootstrap`."""
+    return KafkaAdminClient(bootstrap_servers=bootstrap or settings.kafka_bootstrap, **options)

@@ -1,9 +1,12 @@
 """Every host, port, name and secret, read once from `.env` (and the environment).
 
 Environment variables win over `.env`, so a test or a user can override one
-value without editing the file: `MYSQL_PORT=3307 make up`.
+value without editing the file: `MYSQL_PORT=3307 make up`. TOPOLOGY=cluster
+adds the values of cluster.env over `.env` (three Kafka and Cassandra nodes, a
+Spark standalone cluster): the same settings, other values.
 """
 
+import os
 import shlex
 import sys
 from decimal import Decimal
@@ -13,14 +16,24 @@ from pathlib import Path
 from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The project's folder. Code shipped to a Spark cluster runs from a zip (spark-submit
+# --py-files), which has none: there the working directory stands in (spark_jobs/run.sh
+# starts the driver in the project; an executor's has no .env, so it reads the environment).
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = _PACKAGE_ROOT if _PACKAGE_ROOT.is_dir() else Path.cwd()
+# What each topology changes of .env: process-compose.yaml, or process-compose.NAME.yaml with NAME.env.
+TOPOLOGIES = ("single", "cluster")
+TOPOLOGY = os.environ.get("TOPOLOGY") or "single"
+if TOPOLOGY not in TOPOLOGIES:
+    raise SystemExit(f"TOPOLOGY={TOPOLOGY}: use one of {', '.join(TOPOLOGIES)}")
+ENV_FILES = (REPO_ROOT / ".env", *([REPO_ROOT / f"{TOPOLOGY}.env"] if TOPOLOGY != "single" else []))
 
 
 class ContractSettings(BaseSettings):
     """What the order contract reads, alone: Spark executors validate orders with it
     and hold no secrets (spark_jobs/run.sh passes these as spark.executorEnv)."""
 
-    model_config = SettingsConfigDict(env_file=REPO_ROOT / ".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore")
 
     default_unit_price: Decimal = Decimal("300.00")
 
@@ -28,20 +41,31 @@ class ContractSettings(BaseSettings):
 class Settings(ContractSettings):
     state_dir: Path = Path("var")
 
+    # A broker's own node id and listeners (each node of a cluster has its own) ...
+    kafka_node_id: int = 1
     kafka_host: str = "127.0.0.1"
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512M"
+    # ... and what every client and node is given; empty: the one node above.
+    kafka_bootstrap_servers: str = ""
+    kafka_quorum_voters: str = ""
     orders_topic: str = "orders"
     dlq_topic: str = "orders.dlq"
     orders_partitions: int = 3
     kafka_replication_factor: int = 1
+    kafka_min_insync_replicas: int = 1
 
+    # A node's own address and ports ...
     cassandra_host: str = "127.0.0.1"
     cassandra_port: int = 9042
     cassandra_storage_port: int = 7000
     cassandra_jmx_port: int = 7199
     cassandra_heap: str = "1G"
+    # ... and what every client and node is given; empty: the one node above.
+    cassandra_contact_points: str = ""
+    cassandra_seeds: str = ""
+    cassandra_local_dc: str = "datacenter1"
     cassandra_keyspace: str = "sales"
     cassandra_replication_factor: int = 1
 
@@ -77,6 +101,16 @@ class Settings(ContractSettings):
     spark_driver_memory: str = "1g"
     spark_driver_java_options: str = ""  # extra JVM options of the driver (docs/performance.md)
     spark_shuffle_partitions: int = 3
+    # Where the stream's checkpoints live, a URI the driver and every executor reach
+    # (file://, hdfs://, s3a://); empty: $STATE_DIR/checkpoints.
+    checkpoint_location: str = ""
+    # Executors in their own JVMs (a cluster master) need the job's Python shipped to them.
+    spark_ship_python: bool = False
+    # A standalone cluster's master UI and each worker's share (spark/run-*.sh).
+    spark_master_ui_port: int = 8080
+    spark_worker_ui_port: int = 8081
+    spark_worker_cores: int = 1
+    spark_worker_memory: str = "1g"
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int = 50_000
     trigger_interval: str = "1 second"
@@ -104,8 +138,8 @@ class Settings(ContractSettings):
         return self.state_dir if self.state_dir.is_absolute() else REPO_ROOT / self.state_dir
 
     @property
-    def checkpoint_path(self) -> Path:
-        return self.state_path / "checkpoints"
+    def checkpoint_uri(self) -> str:
+        return self.checkpoint_location or (self.state_path / "checkpoints").as_uri()
 
     @property
     def api_key_list(self) -> list[str]:
@@ -121,7 +155,19 @@ class Settings(ContractSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.kafka_host}:{self.kafka_port}"
+        return self.kafka_bootstrap_servers or f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def kafka_voters(self) -> str:
+        return self.kafka_quorum_voters or f"{self.kafka_node_id}@{self.kafka_host}:{self.kafka_controller_port}"
+
+    @property
+    def cassandra_nodes(self) -> list[str]:
+        return [node.strip() for node in (self.cassandra_contact_points or self.cassandra_host).split(",")]
+
+    @property
+    def cassandra_seed_list(self) -> str:  # exported as CASSANDRA_SEED_LIST
+        return self.cassandra_seeds or self.cassandra_host
 
 
 @lru_cache
@@ -135,13 +181,15 @@ def get_contract_settings() -> ContractSettings:
 
 
 def export_lines(settings: Settings, names: list[str]) -> str:
-    """Shell `export` lines for the named settings, secrets included (`eval` them; nothing reaches argv).
-    STATE_DIR is given absolute, as the run.sh scripts need it."""
-    values = {**settings.model_dump(), "state_dir": settings.state_path}
+    """Shell `export` lines for the named settings or their derived values (KAFKA_BOOTSTRAP,
+    CASSANDRA_NODES, ...), secrets included: `eval` them; nothing reaches argv. STATE_DIR is
+    given absolute, lists comma-separated."""
     lines = []
     for name in names:
-        value = values[name.lower()]
-        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        value = settings.state_path if name == "STATE_DIR" else getattr(settings, name.lower())
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        text = ",".join(value) if isinstance(value, list) else str(value)
         lines.append(f"export {name.upper()}={shlex.quote(text)}")
     return "\n".join(lines)
 
@@ -151,5 +199,5 @@ if __name__ == "__main__":
     # so a changed .env reaches a process started again, supervised or not.
     try:
         print(export_lines(get_settings(), sys.argv[1:]))
-    except (ValidationError, KeyError) as error:
+    except (ValidationError, AttributeError) as error:
         sys.exit(f"pipeline.settings: {error}")

@@ -9,14 +9,19 @@ batch committed to MySQL: the old checkpoint's offsets say where that batch
 ended, so nothing is skipped, and MySQL's commit record, now naming the new
 checkpoint, keeps anything from being counted twice.
 
-Usage: python -m spark_jobs.checkpoint upgrade   (what `make upgrade-stream` runs, the job stopped)
+The checkpoint is read through Hadoop's FileSystem, as Spark reads it, so
+CHECKPOINT_LOCATION may be file://, hdfs:// or s3a://; this needs Spark's JVM,
+so the upgrade runs through spark-submit:
+
+Usage: bash spark_jobs/run.sh spark_jobs/checkpoint.py upgrade   (what `make upgrade-stream` runs)
 """
 
 import json
 import sys
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
+
+from pyspark import SparkConf, SparkContext
 
 from pipeline.clients import mysql_connection
 from pipeline.settings import Settings, get_settings
@@ -39,23 +44,124 @@ INSERT INTO stream_commits (query_name, batch_id, checkpoint_id) VALUES (%s, -1,
 ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id), checkpoint_id = VALUES(checkpoint_id)"""
 
 
-def query_id(checkpoint: Path) -> str:
-    """The id Spark gives the query of this checkpoint (its `metadata` file), written first when new."""
-    metadata = checkpoint / "metadata"
-    if not metadata.exists():
-        checkpoint.mkdir(parents=True, exist_ok=True)
-        metadata.write_text(json.dumps({"id": str(uuid.uuid4())}))
-    return json.loads(metadata.read_text())["id"]
+class Checkpoint:
+    """One query's checkpoint folder and the files beside it, through Hadoop's FileSystem."""
 
+    def __init__(self, location: str, name: str):
+        """`location`: the checkpoints' URI; `name`: the query's folder in it. Connects to Spark's JVM."""
+        SparkContext._ensure_initialized()
+        jvm = SparkContext._jvm
+        assert jvm is not None
+        hadoop = jvm.org.apache.hadoop.conf.Configuration()
+        for key, value in SparkConf().getAll():  # what the session would give Hadoop
+            if key.startswith("spark.hadoop."):
+                hadoop.set(key.removeprefix("spark.hadoop."), value)
+        self.jvm, self.name = jvm, name
+        self.parent = jvm.org.apache.hadoop.fs.Path(location)
+        self.fs = self.parent.getFileSystem(hadoop)
+        self.uri = f"{location.rstrip('/')}/{name}"
 
-def batch_log(checkpoint: Path, log: str, batch_id: int) -> list[dict]:
-    """The JSON lines of one entry of the checkpoint's offsets or commits log (after its version line)."""
-    return [json.loads(line) for line in (checkpoint / log / str(batch_id)).read_text().splitlines()[1:]]
+    def path(self, relative: str):  # a Hadoop Path below the checkpoints' location
+        return self.jvm.org.apache.hadoop.fs.Path(self.parent, relative)
 
+    def exists(self, relative: str) -> bool:
+        return bool(self.fs.exists(self.path(relative)))
 
-def newest_batch(checkpoint: Path) -> int | None:
-    batches = [int(path.name) for path in (checkpoint / "offsets").glob("*") if path.name.isdigit()]
-    return max(batches, default=None)
+    def read(self, relative: str) -> str:
+        stream = self.fs.open(self.path(relative))
+        try:
+            return bytes(stream.readAllBytes()).decode()
+        finally:
+            stream.close()
+
+    def write(self, relative: str, text: str) -> None:
+        stream = self.fs.create(self.path(relative), True)
+        try:
+            stream.write(text.encode())
+        finally:
+            stream.close()
+
+    def batches(self) -> list[int]:
+        """The batch ids of the offsets log."""
+        offsets = self.path(f"{self.name}/offsets")
+        if not self.fs.exists(offsets):
+            return []
+        return [int(s.getPath().getName()) for s in self.fs.listStatus(offsets) if s.getPath().getName().isdigit()]
+
+    def batch_log(self, log: str, batch_id: int) -> list[dict]:
+        """The JSON lines of one entry of the offsets or commits log (after its version line)."""
+        return [json.loads(line) for line in self.read(f"{self.name}/{log}/{batch_id}").splitlines()[1:]]
+
+    def query_id(self) -> str:
+        """The id Spark gives the query of this checkpoint (its `metadata` file), written first when new."""
+        if not self.exists(f"{self.name}/metadata"):
+            self.write(f"{self.name}/metadata", json.dumps({"id": str(uuid.uuid4())}))
+        return json.loads(self.read(f"{self.name}/metadata"))["id"]
+
+    def mark(self) -> None:
+        """Record the query version the checkpoint is made with."""
+        self.write(f"{self.name}/query-version", str(QUERY_VERSION))
+
+    def refusal(self, conf: dict[str, str], committed_in: str) -> str | None:
+        """Why the query cannot resume from the checkpoint, in one line; None when it can.
+
+        `conf` is the Spark configuration the job runs with; `committed_in` the
+        checkpoint (query id) MySQL's last commit came from.
+        """
+        if committed_in not in ("", self.query_id()):
+            return (
+                f"orders_stream: MySQL's last commit comes from another checkpoint than {self.uri} ({committed_in}):"
+                " its batches would be skipped or counted twice. Restore that checkpoint, or see docs/upgrading.md"
+            )
+        batches = self.batches()
+        if not batches:
+            return None
+        made_with = self.batch_log("offsets", max(batches))[0]["conf"]
+        changed = [
+            f"{name}={made_with[name]} (now {conf[name]})"
+            for name in FIXED_BY_CHECKPOINT
+            if made_with.get(name) != conf[name]
+        ]
+        marked = self.exists(f"{self.name}/query-version")
+        version = int(self.read(f"{self.name}/query-version")) if marked else 1
+        if version != QUERY_VERSION:
+            changed.append(f"query version {version} (now {QUERY_VERSION})")
+        if not changed:
+            return None
+        return (
+            f"orders_stream: the checkpoint {self.uri} was made with {', '.join(changed)}, which Spark cannot "
+            "change in place; run `make upgrade-stream` to move to a new checkpoint that starts after the last "
+            "batch committed to MySQL (docs/upgrading.md)"
+        )
+
+    def starting_offsets(self, default: str) -> str:
+        """Where a query without offsets yet starts: after the last batch of the checkpoint it replaced
+        (written by `upgrade`), else `default`. Spark ignores it once the checkpoint has offsets."""
+        start = f"{self.name}.start.json"
+        if self.batches():
+            self.fs.delete(self.path(start), False)
+        return self.read(start) if self.exists(start) else default
+
+    def upgrade(self, settings: Settings) -> str:
+        """Move the query to a new checkpoint that starts right after the last batch committed to MySQL."""
+        committed, committed_in = commit_record(settings, self.name)
+        if not self.exists(f"{self.name}/metadata"):
+            return f"{self.uri} holds no checkpoint: the job starts a new one by itself"
+        if committed_in not in ("", self.query_id()):
+            raise ValueError(f"MySQL's last commit ({committed_in}) is not from the checkpoint {self.uri}")
+        # Where the last batch MySQL holds ended; with none, where the old query started.
+        start = self.batch_log("offsets", committed)[-1] if committed >= 0 else self.batch_log("sources/0", 0)[0]
+        kept = f"{self.name}.before-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        self.fs.rename(self.path(self.name), self.path(kept))
+        self.write(f"{self.name}.start.json", json.dumps(start))
+        new_id = self.query_id()
+        self.mark()
+        with mysql_connection(settings) as connection, connection.cursor() as cursor:
+            cursor.execute(START_AFRESH, (self.name, new_id))
+            connection.commit()
+        return (
+            f"new checkpoint {self.uri} (query {new_id}) starts at {json.dumps(start)}; the old one is kept as {kept}"
+        )
 
 
 def commit_record(settings: Settings, query_name: str) -> tuple[int, str]:
@@ -65,79 +171,8 @@ def commit_record(settings: Settings, query_name: str) -> tuple[int, str]:
         return cursor.fetchone() or (-1, "")
 
 
-def refusal(checkpoint: Path, conf: dict[str, str], committed_in: str) -> str | None:
-    """Why the query cannot resume from the checkpoint, in one line; None when it can.
-
-    `conf` is the Spark configuration the job runs with; `committed_in` the
-    checkpoint (query id) MySQL's last commit came from.
-    """
-    if committed_in not in ("", json.loads((checkpoint / "metadata").read_text())["id"]):
-        return (
-            f"orders_stream: MySQL's last commit comes from another checkpoint than {checkpoint} ({committed_in}): "
-            "its batches would be skipped or counted twice. Restore that checkpoint, or see docs/upgrading.md"
-        )
-    newest = newest_batch(checkpoint)
-    if newest is None:
-        return None
-    made_with = batch_log(checkpoint, "offsets", newest)[0]["conf"]
-    changed = [
-        f"{name}={made_with[name]} (now {conf[name]})"
-        for name in FIXED_BY_CHECKPOINT
-        if made_with.get(name) != conf[name]
-    ]
-    version_file = checkpoint / "query-version"
-    version = int(version_file.read_text()) if version_file.exists() else 1
-    if version != QUERY_VERSION:
-        changed.append(f"query version {version} (now {QUERY_VERSION})")
-    if not changed:
-        return None
-    return (
-        f"orders_stream: the checkpoint {checkpoint} was made with {', '.join(changed)}, which Spark cannot "
-        "change in place; run `make upgrade-stream` to move to a new checkpoint that starts after the last "
-        "batch committed to MySQL (docs/upgrading.md)"
-    )
-
-
-def mark(checkpoint: Path) -> None:
-    """Record the query version a checkpoint is made with."""
-    (checkpoint / "query-version").write_text(str(QUERY_VERSION))
-
-
-def start_file(checkpoint: Path) -> Path:
-    return checkpoint.with_name(checkpoint.name + ".start.json")
-
-
-def starting_offsets(checkpoint: Path, default: str) -> str:
-    """Where a query without offsets yet starts: after the last batch of the checkpoint it replaced
-    (written by `upgrade`), else `default`. Spark ignores it once the checkpoint has offsets."""
-    start = start_file(checkpoint)
-    if newest_batch(checkpoint) is not None:
-        start.unlink(missing_ok=True)
-    return start.read_text() if start.exists() else default
-
-
-def upgrade(settings: Settings, query_name: str) -> str:
-    """Move the query to a new checkpoint that starts right after the last batch committed to MySQL."""
-    old = settings.checkpoint_path / query_name
-    committed, committed_in = commit_record(settings, query_name)
-    if not (old / "metadata").exists():
-        return f"{old} holds no checkpoint: the job starts a new one by itself"
-    if committed_in not in ("", query_id(old)):
-        raise ValueError(f"MySQL's last commit ({committed_in}) is not from the checkpoint {old}")
-    # Where the last batch MySQL holds ended; with none, where the old query started.
-    start = batch_log(old, "offsets", committed)[-1] if committed >= 0 else batch_log(old, "sources/0", 0)[0]
-    kept = old.with_name(f"{old.name}.before-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
-    old.rename(kept)
-    start_file(old).write_text(json.dumps(start))
-    new_id = query_id(old)
-    mark(old)
-    with mysql_connection(settings) as connection, connection.cursor() as cursor:
-        cursor.execute(START_AFRESH, (query_name, new_id))
-        connection.commit()
-    return f"new checkpoint {old} (query {new_id}) starts at {json.dumps(start)}; the old one is kept as {kept}"
-
-
 if __name__ == "__main__":
     if sys.argv[1:] != ["upgrade"]:
         sys.exit(__doc__)
-    print(upgrade(get_settings(), QUERY_NAME))
+    settings = get_settings()
+    print(f"checkpoint: {Checkpoint(settings.checkpoint_uri, QUERY_NAME).upgrade(settings)}", flush=True)

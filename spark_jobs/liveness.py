@@ -38,14 +38,20 @@ def exit_for_restart(reason: str) -> None:
     os._exit(EXIT_RESTART)
 
 
-def require_cassandra(spark: SparkSession, settings: Settings) -> None:
-    """Fail the batch at once (ConnectionError) when Cassandra refuses connections; exit the
-    job when the connector's session cannot refresh its schema any more."""
-    address = (settings.cassandra_host, settings.cassandra_port)
+def reachable(host: str, port: int) -> bool:
     try:
-        socket.create_connection(address, timeout=5).close()
-    except OSError as error:
-        raise ConnectionError(f"cassandra: not reachable at {address[0]}:{address[1]} ({error})") from None
+        socket.create_connection((host, port), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def require_cassandra(spark: SparkSession, settings: Settings) -> None:
+    """Fail the batch at once (ConnectionError) when no Cassandra node accepts connections;
+    exit the job when the connector's session cannot refresh its schema any more."""
+    if not any(reachable(node, settings.cassandra_port) for node in settings.cassandra_nodes):
+        nodes = ", ".join(f"{node}:{settings.cassandra_port}" for node in settings.cassandra_nodes)
+        raise ConnectionError(f"cassandra: no node reachable ({nodes})")
     jvm = spark._jvm
     assert jvm is not None
     try:

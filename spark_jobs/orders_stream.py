@@ -23,7 +23,7 @@ non-zero, and its supervisor starts it again.
 import signal
 import threading
 
-from pyspark import SparkConf, SparkContext
+from pyspark import SparkConf
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
@@ -50,19 +50,17 @@ def stop_after_the_running_batch(query: StreamingQuery, stop: threading.Event) -
 
 def main() -> None:
     settings = get_settings()
-    location = settings.checkpoint_path / QUERY_NAME
-    checkpoint_id = checkpoint.query_id(location)
+    # Read before the session (and its UI, the supervisor's sign of a running job) starts.
+    state = checkpoint.Checkpoint(settings.checkpoint_uri, QUERY_NAME)
+    checkpoint_id = state.query_id()
     committed, committed_in = checkpoint.commit_record(settings, QUERY_NAME)
-    # What spark-submit was given, read from its JVM before the session (and its UI, the
-    # supervisor's sign of a running job) starts.
-    SparkContext._ensure_initialized()
-    given = SparkConf()
+    given = SparkConf()  # what spark-submit was given
     conf = {name: given.get(name, default) or default for name, default in checkpoint.FIXED_BY_CHECKPOINT.items()}
-    refusal = checkpoint.refusal(location, conf, committed_in)
+    refusal = state.refusal(conf, committed_in)
     if refusal:  # exit 0: starting again would not help
         print(refusal, flush=True)
         return
-    checkpoint.mark(location)
+    state.mark()
     spark = SparkSession.builder.appName(QUERY_NAME).getOrCreate()
     customers = Customers(spark, settings)
     writer = BatchWriter(spark, settings, QUERY_NAME, checkpoint_id, committed)
@@ -84,12 +82,12 @@ def main() -> None:
         finally:
             batch.unpersist()
 
-    start = checkpoint.starting_offsets(location, settings.starting_offsets)
+    start = state.starting_offsets(settings.starting_offsets)
     checked = transforms.deduplicate(parse_orders(read_orders(spark, settings, start)), settings.watermark_delay)
     query = (
         checked.writeStream.queryName(QUERY_NAME)
         .foreachBatch(each_batch)
-        .option("checkpointLocation", str(location))
+        .option("checkpointLocation", state.uri)
         .trigger(processingTime=settings.trigger_interval)
         .start()
     )

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the orders stream in the foreground with the pinned pyspark's spark-submit:
-# spark-defaults.conf beside this script, then the settings from the environment.
+# spark-defaults.conf beside this script, then the settings from .env.
+# Usage: run.sh [SCRIPT ARGS...]   (default: spark_jobs/orders_stream.py; `make
+# upgrade-stream` runs spark_jobs/checkpoint.py upgrade the same way)
 # SIGTERM stops it gracefully: it goes to the Python driver (spark-submit's child),
 # which lets the running batch finish and stops the query; the JVM, signalled
 # itself, would stop the SparkContext under the running batch. Exits with the
@@ -12,33 +14,45 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 settings=$(.venv/bin/python -m pipeline.settings SPARK_MASTER SPARK_LOCAL_IP SPARK_UI_PORT SPARK_DRIVER_MEMORY \
-  SPARK_DRIVER_JAVA_OPTIONS SPARK_SHUFFLE_PARTITIONS CASSANDRA_HOST CASSANDRA_PORT DEFAULT_UNIT_PRICE) || exit 2
+  SPARK_DRIVER_JAVA_OPTIONS SPARK_SHUFFLE_PARTITIONS SPARK_SHIP_PYTHON CASSANDRA_NODES CASSANDRA_PORT \
+  DEFAULT_UNIT_PRICE STATE_DIR) || exit 2
 eval "$settings"
+script=${1:-spark_jobs/orders_stream.py}
+shift || true
 
 shopt -s nullglob
 jars=(jars/*.jar)
 [[ ${#jars[@]} -gt 0 ]] || { echo "spark_jobs/run.sh: no jars in jars/: run \`make setup\`" >&2; exit 1; }
 jar_list=$(IFS=,; echo "${jars[*]}")
 
-# Driver and Python workers import pipeline/ and spark_jobs/ with the project's Python.
+# The driver imports pipeline/ and spark_jobs/ with the project's Python; so do the
+# Python workers of executors inside its JVM (local mode). Executors in their own
+# JVMs (a cluster) get a packed environment and the code (spark/pack-python.sh).
 export SPARK_LOCAL_IP PYTHONPATH="$repo" PYSPARK_PYTHON="$repo/.venv/bin/python" PYSPARK_DRIVER_PYTHON="$repo/.venv/bin/python"
+shipped=()
+if [[ $SPARK_SHIP_PYTHON == True ]]; then
+  python="$STATE_DIR/spark-python"
+  shipped=(--archives "$python/environment.tar.gz#environment" --py-files "$python/job.zip"
+           --conf spark.pyspark.python=./environment/bin/python
+           --conf spark.pyspark.driver.python="$repo/.venv/bin/python")
+fi
 "$repo/.venv/bin/spark-submit" \
   --properties-file spark_jobs/spark-defaults.conf \
-  --master "$SPARK_MASTER" --driver-memory "$SPARK_DRIVER_MEMORY" --jars "$jar_list" \
+  --master "$SPARK_MASTER" --driver-memory "$SPARK_DRIVER_MEMORY" --jars "$jar_list" "${shipped[@]}" \
   --conf spark.ui.port="$SPARK_UI_PORT" \
   --conf spark.sql.shuffle.partitions="$SPARK_SHUFFLE_PARTITIONS" \
-  --conf spark.cassandra.connection.host="$CASSANDRA_HOST" \
+  --conf spark.cassandra.connection.host="$CASSANDRA_NODES" \
   --conf spark.cassandra.connection.port="$CASSANDRA_PORT" \
   --conf spark.executorEnv.DEFAULT_UNIT_PRICE="$DEFAULT_UNIT_PRICE" \
   --driver-java-options "-Dlog4j2.configurationFile=file:$repo/spark_jobs/log4j2.properties $SPARK_DRIVER_JAVA_OPTIONS" \
-  spark_jobs/orders_stream.py &
+  "$script" "$@" &
 submit=$!
 stopping=0
 stop_driver() {  # the Python driver if it runs yet, else the JVM
   local child
   stopping=1
   for child in $(cat /proc/"$submit"/task/*/children 2>/dev/null); do
-    if grep -qa spark_jobs/orders_stream.py /proc/"$child"/cmdline 2>/dev/null; then
+    if grep -qa "$script" /proc/"$child"/cmdline 2>/dev/null; then
       kill -TERM "$child"
       return 0  # a bare return would give the interrupted wait's status, which set -e ends the script on
     fi

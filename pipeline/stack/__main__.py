@@ -15,6 +15,7 @@ steps of their own: process-compose and the docker compose file run them.
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,8 +25,9 @@ from pydantic import SecretStr, ValidationError
 
 from pipeline.settings import REPO_ROOT, Settings, get_settings
 from pipeline.stack import dashboard, processes, schemas
-from pipeline.stack.services import Service, probe_error, services
+from pipeline.stack.services import Service, kind_of, probe_error, services
 from pipeline.stack.supervisor import (
+    CONFIG,
     Process,
     Supervisor,
     SupervisorError,
@@ -35,8 +37,6 @@ from pipeline.stack.supervisor import (
     pids,
     placement,
 )
-from spark_jobs import checkpoint
-from spark_jobs.checkpoint import QUERY_NAME
 
 SCHEMAS: dict[str, tuple[str, Callable[[Settings], object]]] = {
     "kafka": ("topics", lambda s: f"created {schemas.create_topics(s) or 'none (all exist)'}"),
@@ -64,9 +64,12 @@ def shown(path: Path) -> str:
 
 
 def read_the_log(settings: Settings, name: str) -> str:
-    """Where the service's own words are: its log file here, or the container's log in docker mode."""
-    path = log_file(settings, name)
-    return f"Read {shown(path)}" if path.exists() else f"Read `docker compose logs {name}` (docker mode)"
+    """Where the service's (or every node of a kind's) own words are: log files here, or the
+    container's log in docker mode."""
+    paths = [log_file(settings, process) for process in declared() if name in (process, kind_of(process))]
+    if any(path.exists() for path in paths):
+        return f"Read {', '.join(shown(path) for path in paths)}"
+    return f"Read `docker compose logs {name}` (docker mode)"
 
 
 def server_env(settings: Settings) -> dict[str, str]:
@@ -227,7 +230,7 @@ def status(names: list[str], settings: Settings) -> None:
         else:
             state = "down"
         address = f"{service.host}:{service.port}"
-        print(f"{service.name:<10} {address:<16} {state:<48} log {shown(log_file(settings, service.name))}")
+        print(f"{service.name:<14} {address:<16} {state:<48} log {shown(log_file(settings, service.name))}")
 
 
 def logs(names: list[str], settings: Settings, follow: bool) -> None:
@@ -242,12 +245,19 @@ def logs(names: list[str], settings: Settings, follow: bool) -> None:
 def urls(_names: list[str], settings: Settings) -> None:
     print(f"ingest API  {settings.api_url}  (docs {settings.api_url}/docs)  X-API-Key: {settings.api_key_list[0]}")
     print(f"Kafka       {settings.kafka_bootstrap}  topics {settings.orders_topic}, {settings.dlq_topic}")
-    print(f"Cassandra   {settings.cassandra_host}:{settings.cassandra_port}  keyspace {settings.cassandra_keyspace}")
+    nodes = ",".join(settings.cassandra_nodes)
+    print(f"Cassandra   {nodes} port {settings.cassandra_port}  keyspace {settings.cassandra_keyspace}")
     print(
         f"MySQL       {settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}  "
         f"read-only user {settings.mysql_readonly_user} (password in .env)"
     )
-    print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}")
+    print(f"Spark UI    http://{settings.spark_local_ip}:{settings.spark_ui_port}", end="")
+    if settings.spark_master.startswith("spark://"):
+        print(
+            f"  (master {settings.spark_master}, UI http://{settings.spark_local_ip}:{settings.spark_master_ui_port})"
+        )
+    else:
+        print()
     print(
         f"Dashboard   {dashboard.dashboard_url(settings)}  user {settings.superset_admin_user} "
         f"password {settings.superset_admin_password.get_secret_value()}  (refreshes every 10 s)"
@@ -260,22 +270,23 @@ def teardown(_names: list[str], settings: Settings) -> None:
     print(f"deleted {shown(settings.state_path)}: the data of Kafka, Cassandra, MySQL and Superset, logs, checkpoints")
 
 
-def apply_schemas(names: list[str], settings: Settings, wait: bool = False) -> None:
-    """Topics, schemas, users and the dashboard; with `wait`, once each server answers its real client
-    (process-compose starts this step when the servers' ports open; compose, when they answer)."""
-    chosen = [s for s in services(settings) if s.name in SCHEMAS and (not names or s.name in names)]
+def apply_schemas(kinds: list[str], settings: Settings, wait: bool = False) -> None:
+    """Topics, schemas, users and the dashboard, of the named kinds of service (default all); with `wait`,
+    once every node of that kind answers its real client (process-compose starts this step when the
+    servers' ports open; compose, when they answer)."""
+    chosen = [kind for kind in SCHEMAS if not kinds or kind in kinds]
     progress = Progress(len(chosen))
-    for service in chosen:
-        what, apply = SCHEMAS[service.name]
+    for kind in chosen:
+        what, apply = SCHEMAS[kind]
         if wait:
-            wait_for_answer(service, settings)
+            for service in services(settings):
+                if service.kind == kind:
+                    wait_for_answer(service, settings)
         try:
             done = apply(settings)
         except Exception as error:  # a refused schema or import: say which service and where to look
-            raise StackError(
-                f"{service.name}: applying the {what} failed: {error}. {read_the_log(settings, service.name)}"
-            ) from error
-        progress.step(f"{service.name}: {what}: {done}")
+            raise StackError(f"{kind}: applying the {what} failed: {error}. {read_the_log(settings, kind)}") from error
+        progress.step(f"{kind}: {what}: {done}")
 
 
 def wait_for_answer(service: Service, settings: Settings) -> None:
@@ -299,14 +310,18 @@ def upgrade_stream(_names: list[str], settings: Settings) -> None:
     supervisor = Supervisor(settings)
     if supervisor.alive() and "spark" in pids(settings):
         down(["spark"], settings)
-    print(f"checkpoint: {checkpoint.upgrade(settings, QUERY_NAME)}", flush=True)
+    # Through spark-submit, as the job: the checkpoint is read with Spark's own Hadoop FileSystem.
+    moved = subprocess.run(["bash", "spark_jobs/run.sh", "spark_jobs/checkpoint.py", "upgrade"], cwd=REPO_ROOT)
+    if moved.returncode != 0:
+        raise StackError("moving the stream to a new checkpoint failed (above); the job is left stopped")
     up(["spark"], settings)
 
 
 def probe(names: list[str], settings: Settings) -> None:
-    """Each service's real client query, once (docker compose's healthchecks run this)."""
+    """Each named service's (or kind's: `kafka` is every node) real client query, once
+    (docker compose's healthchecks run this)."""
     for service in services(settings):
-        if names and service.name not in names:
+        if names and service.name not in names and service.kind not in names:
             continue
         error = probe_error(service, settings)
         if error:
@@ -343,11 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         bad = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors())
         print(f"error: .env (or the environment) has invalid settings: {bad}", file=sys.stderr)
         return 2
-    unknown = set(args.names) - set(declared())
+    unknown = set(args.names) - set(declared()) - {kind_of(name) for name in declared()}
     if unknown:
-        parser.error(
-            f"unknown process(es): {', '.join(sorted(unknown))}; process-compose.yaml has {', '.join(declared())}"
-        )
+        parser.error(f"unknown process(es): {', '.join(sorted(unknown))}; {CONFIG.name} has {', '.join(declared())}")
     if args.command == "teardown" and args.names:
         parser.error("teardown takes no names: it deletes the whole state folder")
     try:

@@ -25,8 +25,13 @@ def create_topics(settings: Settings) -> list[str]:
     try:
         missing = [name for name in (settings.orders_topic, settings.dlq_topic) if name not in set(admin.list_topics())]
         if missing:
+            # acks=all then waits for min.insync.replicas copies: one node of three can be lost.
+            config = {"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
             admin.create_topics(
-                [NewTopic(name, settings.orders_partitions, settings.kafka_replication_factor) for name in missing]
+                [
+                    NewTopic(name, settings.orders_partitions, settings.kafka_replication_factor, topic_configs=config)
+                    for name in missing
+                ]
             )
         return missing
     finally:

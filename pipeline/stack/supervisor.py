@@ -17,11 +17,12 @@ from pathlib import Path
 import httpx
 import yaml
 
-from pipeline.settings import REPO_ROOT, Settings
+from pipeline.settings import REPO_ROOT, TOPOLOGY, Settings
 
 # The build `make setup` pins (Makefile: PROCESS_COMPOSE_VERSION), else one on PATH.
 TOOLS = REPO_ROOT / ".tools" / "bin"
-CONFIG = REPO_ROOT / "process-compose.yaml"
+# The topology's declaration: process-compose.yaml, or process-compose.NAME.yaml for TOPOLOGY=NAME.
+CONFIG = REPO_ROOT / ("process-compose.yaml" if TOPOLOGY == "single" else f"process-compose.{TOPOLOGY}.yaml")
 RUNNING = {"Running", "Launching", "Launched", "Restarting", "Pending", "Terminating"}
 
 

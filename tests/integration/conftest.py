@@ -6,10 +6,13 @@ import httpx
 import pandas as pd
 import pytest
 
-from pipeline.settings import Settings
+from pipeline.settings import TOPOLOGY, Settings
 from pipeline.stack.services import services
 from pipeline.stack.supervisor import pids
 from tests.integration.helpers import cassandra_session, pipeline_mysql
+
+# cluster/ runs against the cluster topology alone (tests/cluster.sh starts it).
+collect_ignore = ["cluster"] if TOPOLOGY != "cluster" else []
 
 
 def pytest_collection_modifyitems(items):

@@ -135,8 +135,10 @@ def net(after: dict, before: dict) -> dict:
     return added
 
 
-def cassandra_rows(cassandra, orders: list[Order]) -> dict[str, Any]:
+def cassandra_rows(cassandra, orders: list[Order], consistency_level: int | None = None) -> dict[str, Any]:
+    """The rows of `orders` in Cassandra, read at the session's consistency or the one given."""
     select = cassandra.prepare("SELECT * FROM orders WHERE order_id IN ?")
+    select.consistency_level = consistency_level
     found = {}
     for i in range(0, len(orders), 100):
         for row in cassandra.execute(select, ([o.order_id for o in orders[i : i + 100]],)):

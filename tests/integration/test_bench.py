@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from pipeline.settings import REPO_ROOT
-from pipeline.stack.services import probe_spark
+from pipeline.stack.services import services
 from pipeline.stack.supervisor import pids
 
 
@@ -45,4 +45,4 @@ def test_the_benchmark_runs_every_phase_and_leaves_the_job_running(settings):
     assert results["table"]
 
     assert "spark" in pids(settings), "the benchmark left the Spark job stopped"
-    probe_spark(settings)
+    assert next(service for service in services(settings) if service.name == "spark").answers(settings)
