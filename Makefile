@@ -155,6 +155,9 @@ lint: $(VENV)/.synced ## ruff (lint and format) and mypy (types)
 unit: .env $(VENV)/.synced ## The unit tests alone: no server
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
+# The single-node suites run on the single-node stack whatever TOPOLOGY says; tests/cluster.sh switches.
+test chaos: TOPOLOGY := single
+
 test: setup chromium wrk compose-cli lint ## lint, unit and integration tests on the single-node stack (the dashboard in headless Chromium), then the cluster's smoke test
 	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS) && bash tests/cluster.sh -m "not chaos"
 

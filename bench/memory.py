@@ -103,7 +103,7 @@ class MemorySampler:
         kinds = list(DESCRIPTIONS)
         return {
             name: {
-                "what": DESCRIPTIONS[kind_of(name)] + name.removeprefix(kind_of(name)).replace("-", " "),
+                "what": DESCRIPTIONS[name] if name in DESCRIPTIONS else f"{DESCRIPTIONS[kind_of(name)]} ({name})",
                 "peak_mb": round(self.peaks[name] / MB, 1),
             }
             for name in sorted(self.peaks, key=lambda name: (kinds.index(kind_of(name)), name))

@@ -104,7 +104,8 @@ def test_replicated_so_that_one_node_of_three_can_be_lost(cluster):
 def test_a_spark_master_with_two_workers_runs_the_job(cluster):
     assert len(of_kind(cluster, "spark-master")) == 1
     workers = of_kind(cluster, "spark-worker")
-    assert len(workers) == 2 and len({port for *_, port in workers}) == 2
+    assert len(workers) == 2
+    assert len({port for *_, port in workers}) == 2
     depends = cluster["processes"]["spark"]["depends_on"]
     assert {"spark-worker-1", "spark-worker-2", "spark-python"} <= set(depends)
     assert cluster["checkpoint_uri"].startswith("file:///")

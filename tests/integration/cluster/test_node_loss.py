@@ -37,7 +37,7 @@ def kill_one(settings, mysql, name: str):
     flight = [in_flight(delivery, mysql, run)]
     kill_9(settings, name)
     tally = delivery.finish()
-    print(f"kill -9 {name}: {tally.summary()}")
+    print(f"kill -9 {name}: {tally.retries} batches answered 503 and sent again, {tally.network_errors} unanswered")
     assert not tally.network_errors, "a request got no answer: the API should answer 202, or 503 at worst"
     return run, before, flight
 
