@@ -69,14 +69,21 @@ def comm(pid: int) -> str:
         return ""
 
 
+def settled(pid: int) -> bool:
+    """Its resident size held still for 0.2 s: the exec'd program is loaded and idle."""
+    before = resident_bytes(pid)
+    time.sleep(0.2)
+    return resident_bytes(pid) == before > 0
+
+
 def test_memory_of_a_process_counts_its_descendants_once_each():
     # A shell waiting on a sleep in its own process group: both idle, so their sizes hold still.
     parent = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], start_new_session=True)
     try:
 
-        def sleeping() -> list[int]:  # until the forked shell has exec'd sleep, its size still changes
+        def sleeping() -> list[int]:  # until the forked shell has exec'd sleep and loaded it, its size changes
             # The process name, not the command line: a fork of `sh -c "sleep 30 & wait"` has that one too.
-            return [pid for pid in processes.children(parent.pid) if comm(pid) == "sleep"]
+            return [pid for pid in processes.children(parent.pid) if comm(pid) == "sleep" and settled(pid)]
 
         deadline = time.monotonic() + 10
         while not sleeping() and time.monotonic() < deadline:
