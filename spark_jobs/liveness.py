@@ -7,7 +7,10 @@ Two cases, both about a store client that would otherwise wait forever:
   driver reconnected), the session never finishes another: java-driver 4.18
   and 4.19 keep the failed refresh (the bug fixed in scylladb/java-driver#841),
   and the connector keeps its session for the JVM's lifetime.
-  `require_cassandra` runs that refresh itself, bounded, before each batch.
+  `require_cassandra` runs that refresh itself, bounded, before each batch;
+  a refresh that fails after that check (Cassandra stopping in mid-batch)
+  hangs the write, so `BatchWatchdog` runs it again every PROBE_EVERY_S
+  while a batch lasts.
 - A batch running longer than STREAM_BATCH_TIMEOUT_SECONDS: a call into a
   client that never returns cannot be interrupted from Python.
   `BatchWatchdog` watches for it.
@@ -20,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from py4j.protocol import Py4JJavaError
@@ -31,6 +34,9 @@ from pipeline.settings import Settings
 EXIT_RESTART = 1
 # A healthy refresh takes well under a second; one that has not answered in this long never will.
 SCHEMA_REFRESH_TIMEOUT_S = 20
+# A batch this long may be one whose Cassandra write waits on a failed refresh: probe the session.
+PROBE_EVERY_S = 30
+WATCH_EVERY_S = 5
 
 
 def exit_for_restart(reason: str) -> None:
@@ -52,6 +58,11 @@ def require_cassandra(spark: SparkSession, settings: Settings) -> None:
     if not any(reachable(node, settings.cassandra_port) for node in settings.cassandra_nodes):
         nodes = ", ".join(f"{node}:{settings.cassandra_port}" for node in settings.cassandra_nodes)
         raise ConnectionError(f"cassandra: no node reachable ({nodes})")
+    require_cassandra_session(spark)
+
+
+def require_cassandra_session(spark: SparkSession) -> None:
+    """Exit the job unless the connector's session refreshes its schema within SCHEMA_REFRESH_TIMEOUT_S."""
     jvm = spark._jvm
     assert jvm is not None
     try:
@@ -72,10 +83,11 @@ def require_cassandra(spark: SparkSession, settings: Settings) -> None:
 
 
 class BatchWatchdog:
-    """Exits the job when a batch has been running for more than `timeout` seconds."""
+    """Exits the job when a batch has run for more than `timeout` seconds, or when, every
+    PROBE_EVERY_S while a batch runs, `probe` raises ConnectionError (or exits itself)."""
 
-    def __init__(self, timeout: float):
-        self.timeout = timeout
+    def __init__(self, timeout: float, probe: Callable[[], None]):
+        self.timeout, self.probe = timeout, probe
         self.running_since: float | None = None
         threading.Thread(target=self._watch, name="batch watchdog", daemon=True).start()
 
@@ -88,8 +100,17 @@ class BatchWatchdog:
             self.running_since = None
 
     def _watch(self) -> None:
+        probed_at = 0.0
         while True:
-            time.sleep(5)
-            since = self.running_since
-            if since is not None and time.monotonic() - since > self.timeout:
+            time.sleep(WATCH_EVERY_S)
+            since, now = self.running_since, time.monotonic()
+            if since is None:
+                continue
+            if now - since > self.timeout:
                 exit_for_restart(f"a batch has been running for more than {self.timeout:.0f} s")
+            if now - max(since, probed_at) > PROBE_EVERY_S:
+                probed_at = now
+                try:
+                    self.probe()
+                except ConnectionError as error:
+                    exit_for_restart(f"a batch has been running for {now - since:.0f} s and {error}")

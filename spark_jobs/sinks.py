@@ -49,7 +49,9 @@ class BatchWriter:
         """`committed`: the last batch of this checkpoint (Spark's query id) that MySQL holds, or -1."""
         self.spark, self.settings, self.query_name = spark, settings, query_name
         self.checkpoint_id, self.committed_batch = checkpoint_id, committed
-        self.watchdog = liveness.BatchWatchdog(settings.stream_batch_timeout_seconds)
+        self.watchdog = liveness.BatchWatchdog(
+            settings.stream_batch_timeout_seconds, probe=lambda: liveness.require_cassandra_session(spark)
+        )
         with mysql_connection(settings) as connection, connection.cursor() as cursor:
             cursor.execute(NEWEST_EVENT_TIME, (query_name,))
             (newest,) = cursor.fetchone() or (None,)

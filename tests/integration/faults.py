@@ -78,7 +78,8 @@ def check(settings, cassandra, mysql, window, run: Run, before: dict, fault: str
     print(
         f"{fault}: {len(run.orders):,} orders accepted, {' / '.join(f'{n:,}' for n in flight)} in flight "
         f"at the fault; Cassandra holds {stored:,}, MySQL counts {count:,}: "
-        f"{len(run.orders) - stored:,} lost, {count - len(run.orders):,} counted twice"
+        f"{len(run.orders) - stored:,} lost, {count - len(run.orders):,} counted twice; "
+        f"the job is {'running' if job_running(settings) else 'stopped'}"
     )
     assert_stored_exactly(cassandra, mysql, run, before, window)
     assert job_running(settings), "the Spark job stopped"
