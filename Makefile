@@ -28,6 +28,8 @@ export TOPOLOGY
 ifneq ($(filter-out single cluster,$(TOPOLOGY)),)
 $(error TOPOLOGY=$(TOPOLOGY): use TOPOLOGY=cluster, or leave it unset (single))
 endif
+# SECURE=true: the single-node stack with TLS and accounts on (secure.env).
+export SECURE
 ifeq ($(STACK)$(TOPOLOGY),dockercluster)
 $(error docker mode runs the single-node topology; TOPOLOGY=cluster is local processes)
 endif
@@ -58,7 +60,7 @@ apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-g
 # $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
 uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
-.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs simulate bench chaos lint unit test test-cluster chaos-cluster lock
+.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs simulate bench chaos lint unit test test-cluster test-secure chaos-cluster lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -155,17 +157,23 @@ lint: $(VENV)/.synced ## ruff (lint and format) and mypy (types)
 unit: .env $(VENV)/.synced ## The unit tests alone: no server
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-# The single-node suites run on the single-node stack whatever TOPOLOGY says; tests/cluster.sh switches.
+# The single-node suites run on the plaintext single-node stack whatever TOPOLOGY and
+# SECURE say; tests/on_stack.sh switches.
 test chaos: TOPOLOGY := single
+test chaos: SECURE := false
 
 test: setup chromium wrk compose-cli lint ## lint, unit and integration tests on the single-node stack (the dashboard in headless Chromium), then the cluster's smoke test
-	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS) && bash tests/cluster.sh -m "not chaos"
+	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS) && bash tests/on_stack.sh SECURE=true tests/integration/secure \
+	  && bash tests/on_stack.sh TOPOLOGY=cluster tests/integration/cluster -m "not chaos"
 
 test-cluster: setup ## The cluster topology's smoke test: stops the single-node stack, starts the cluster, orders through, exactness, down
-	@bash tests/cluster.sh -m "not chaos" $(PYTEST_ARGS)
+	@bash tests/on_stack.sh TOPOLOGY=cluster tests/integration/cluster -m "not chaos" $(PYTEST_ARGS)
+
+test-secure: setup ## Secure mode's tests: stops the single-node stack, starts it with TLS and accounts, the path and the refusals, down
+	@bash tests/on_stack.sh SECURE=true tests/integration/secure $(PYTEST_ARGS)
 
 chaos-cluster: setup ## The cluster's node-loss tests (a Kafka node, a Cassandra node, a Spark worker, the driver killed -9)
-	@CHAOS_SCALE=$(or $(CHAOS_SCALE),1) bash tests/cluster.sh -m chaos -rP $(PYTEST_ARGS)
+	@CHAOS_SCALE=$(or $(CHAOS_SCALE),1) bash tests/on_stack.sh TOPOLOGY=cluster tests/integration/cluster -m chaos -rP $(PYTEST_ARGS)
 
 lock: ## Re-pin requirements.lock, superset/requirements.txt and spark/executor-requirements.txt from their inputs
 	python3 -m uv pip compile --quiet pyproject.toml --extra test --python-version 3.11 -o requirements.lock

@@ -9,7 +9,9 @@
 #
 # Settings (read from .env at each start): STATE_DIR CASSANDRA_HOST
 # CASSANDRA_SEED_LIST CASSANDRA_PORT CASSANDRA_STORAGE_PORT CASSANDRA_JMX_PORT
-# CASSANDRA_HEAP (e.g. 1G). Needs java 17 and the classpath `make setup`
+# CASSANDRA_HEAP (e.g. 1G); secure mode's CASSANDRA_USERNAME (set: passwords and
+# permissions on), CASSANDRA_SSL and TLS_KEYSTORE_PASSWORD (client encryption with the
+# key store of pipeline/stack/tls.py). Needs java 17 and the classpath `make setup`
 # resolves into cassandra/target/classpath.txt.
 # Logs go to stdout/stderr. JMX (for nodetool) listens on 127.0.0.1 only, no
 # auth; its RMI objects share the same port instead of a random one.
@@ -17,7 +19,8 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 settings=$(cd "$HERE/.." && .venv/bin/python -m pipeline.settings STATE_DIR CASSANDRA_HOST CASSANDRA_SEED_LIST \
-  CASSANDRA_PORT CASSANDRA_STORAGE_PORT CASSANDRA_JMX_PORT CASSANDRA_HEAP) || exit 2
+  CASSANDRA_PORT CASSANDRA_STORAGE_PORT CASSANDRA_JMX_PORT CASSANDRA_HEAP CASSANDRA_USERNAME CASSANDRA_SSL \
+  TLS_KEYSTORE_PASSWORD) || exit 2
 eval "$settings"
 if ! [[ "$CASSANDRA_HEAP" =~ ^[0-9]+[mMgG]$ ]]; then
   echo "cassandra/run.sh: CASSANDRA_HEAP must look like 512M or 1G, got: $CASSANDRA_HEAP" >&2
@@ -36,9 +39,30 @@ JAMM="$(tr ':' '\n' < "$CP_FILE" | grep -m1 '/jamm-[^/]*\.jar$' || true)"
 
 # The yaml can't read env vars and the seed list has no system property, so the
 # node's own address and the seeds are substituted into a generated copy.
+# So are secure mode's authentication and client encryption; the copy holds the key
+# store's password, so only its owner reads it.
+umask 077
+security=()
+AUTH=()
+if [[ -n $CASSANDRA_USERNAME ]]; then
+  security=(-e "s/AllowAllAuthenticator/PasswordAuthenticator/" -e "s/AllowAllAuthorizer/CassandraAuthorizer/")
+  # The default superuser at once rather than 10 s after start: `make up` replaces its password.
+  AUTH=(-Dcassandra.superuser_setup_delay_ms=0)
+fi
 sed -e "s/^\(listen_address\|rpc_address\): 127\.0\.0\.1$/\1: ${CASSANDRA_HOST}/" \
-  -e "s/seeds: \"127\.0\.0\.1\"/seeds: \"${CASSANDRA_SEED_LIST}\"/" \
+  -e "s/seeds: \"127\.0\.0\.1\"/seeds: \"${CASSANDRA_SEED_LIST}\"/" "${security[@]}" \
   "$HERE/cassandra.yaml" > "$DIR/cassandra.yaml"
+if [[ $CASSANDRA_SSL == True ]]; then
+  cat >> "$DIR/cassandra.yaml" <<YAML
+client_encryption_options:
+  enabled: true
+  optional: false
+  keystore: $STATE_DIR/tls/server.p12
+  keystore_password: "$TLS_KEYSTORE_PASSWORD"
+  store_type: PKCS12
+  require_client_auth: false
+YAML
+fi
 
 # One flag per line; skip comments and blank lines.
 mapfile -t OPTS < <(grep -Ev '^[[:space:]]*(#|$)' "$HERE/jvm17.options")
@@ -60,7 +84,7 @@ exec "${LAUNCH[@]}" "$JAVA" \
   -javaagent:"$JAMM" \
   -XX:HeapDumpPath="$DIR" \
   -XX:ErrorFile="$DIR/hs_err_%p.log" \
-  -Dcassandra-foreground=yes \
+  -Dcassandra-foreground=yes "${AUTH[@]}" \
   -Dcassandra.config="file://$DIR/cassandra.yaml" \
   -Dcassandra.storagedir="$DIR" \
   -Dcassandra.logdir="$DIR/logs" \

@@ -12,6 +12,7 @@ import threading
 
 from confluent_kafka import KafkaException, Producer
 
+from pipeline.clients import librdkafka_config
 from pipeline.settings import Settings
 
 
@@ -46,8 +47,7 @@ class _Delivery:
 
 def producer_config(settings: Settings) -> dict[str, object]:
     """The API's librdkafka settings; the benchmark's direct-to-Kafka ceiling uses the same."""
-    return {
-        "bootstrap.servers": settings.kafka_bootstrap,
+    return librdkafka_config(settings) | {
         "acks": "all",
         # Retries inside librdkafka without duplicates or reordering.
         "enable.idempotence": True,

@@ -5,12 +5,17 @@
 # gives its own KAFKA_NODE_ID and ports. Jars come from Maven Central via
 # kafka/pom.xml; data lives in $STATE_DIR/<process name>. Settings (read from .env at
 # each start): STATE_DIR, KAFKA_NODE_ID, KAFKA_HOST, KAFKA_PORT, KAFKA_CONTROLLER_PORT,
-# KAFKA_VOTERS, KAFKA_REPLICATION_FACTOR, KAFKA_MIN_INSYNC_REPLICAS, KAFKA_HEAP.
+# KAFKA_VOTERS, KAFKA_REPLICATION_FACTOR, KAFKA_MIN_INSYNC_REPLICAS, KAFKA_HEAP, and
+# secure mode's KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_USERNAME,
+# KAFKA_PASSWORD, TLS_KEYSTORE_PASSWORD (the key store: pipeline/stack/tls.py).
+# Secrets go to the node's own files (mode 600), never to a command's arguments.
 set -euo pipefail
+umask 077
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 settings=$(cd "$HERE/.." && .venv/bin/python -m pipeline.settings STATE_DIR KAFKA_NODE_ID KAFKA_HOST KAFKA_PORT \
-  KAFKA_CONTROLLER_PORT KAFKA_VOTERS KAFKA_REPLICATION_FACTOR KAFKA_MIN_INSYNC_REPLICAS KAFKA_HEAP) || exit 2
+  KAFKA_CONTROLLER_PORT KAFKA_VOTERS KAFKA_REPLICATION_FACTOR KAFKA_MIN_INSYNC_REPLICAS KAFKA_HEAP \
+  KAFKA_SECURITY_PROTOCOL KAFKA_SASL_MECHANISM KAFKA_USERNAME KAFKA_PASSWORD TLS_KEYSTORE_PASSWORD) || exit 2
 eval "$settings"
 
 KDIR="$STATE_DIR/${PC_PROC_NAME:-kafka}"
@@ -26,9 +31,33 @@ CP="$(<"$CP_FILE")"
 # '&' in a path stays literal under bash 5.2).
 conf="$(<"$HERE/server.properties")"
 for v in KDIR KAFKA_NODE_ID KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_VOTERS KAFKA_REPLICATION_FACTOR \
-         KAFKA_MIN_INSYNC_REPLICAS; do
+         KAFKA_MIN_INSYNC_REPLICAS KAFKA_SECURITY_PROTOCOL; do
   conf="${conf//@$v@/"${!v}"}"
 done
+# Generated passwords are URL-safe; a hand-set one may hold quotes or backslashes.
+jaas_password=${KAFKA_PASSWORD//\\/\\\\}
+jaas_password=${jaas_password//\"/\\\"}
+if [[ $KAFKA_SECURITY_PROTOCOL != PLAINTEXT ]]; then
+  conf+=$'\n'"ssl.keystore.type=PKCS12"
+  conf+=$'\n'"ssl.keystore.location=$STATE_DIR/tls/server.p12"
+  conf+=$'\n'"ssl.keystore.password=$TLS_KEYSTORE_PASSWORD"
+  # Brokers are each other's clients: they trust the same CA.
+  conf+=$'\n'"ssl.truststore.type=PEM"
+  conf+=$'\n'"ssl.truststore.location=$STATE_DIR/tls/ca.pem"
+fi
+if [[ $KAFKA_SECURITY_PROTOCOL == SASL_SSL ]]; then
+  # Brokers authenticate to each other with the pipeline's account; PLAIN lists its users here,
+  # SCRAM keeps them in the metadata log (made at format, below).
+  mechanism=${KAFKA_SASL_MECHANISM,,}
+  module=scram.ScramLoginModule users=""
+  if [[ $mechanism == plain ]]; then
+    module=plain.PlainLoginModule users=" user_$KAFKA_USERNAME=\"$jaas_password\""
+  fi
+  conf+=$'\n'"sasl.enabled.mechanisms=$KAFKA_SASL_MECHANISM"
+  conf+=$'\n'"sasl.mechanism.inter.broker.protocol=$KAFKA_SASL_MECHANISM"
+  conf+=$'\n'"listener.name.client.$mechanism.sasl.jaas.config=org.apache.kafka.common.security.$module required"
+  conf+=" username=\"$KAFKA_USERNAME\" password=\"$jaas_password\"$users;"
+fi
 printf '%s\n' "$conf" > "$CONF"
 
 LOG4J=(-Dlog4j2.configurationFile="$HERE/log4j2.properties")
@@ -49,7 +78,18 @@ if [[ ! -f "$DATA/meta.properties" ]]; then
     echo "kafka/run.sh: bad cluster id in $ID_FILE: $CLUSTER_ID" >&2; exit 1
   fi
   echo "kafka/run.sh: formatting $DATA (cluster id $CLUSTER_ID)" >&2
-  "${TOOL[@]}" format -t "$CLUSTER_ID" -c "$CONF" --ignore-formatted >&2
+  format=(format -t "$CLUSTER_ID" -c "$CONF" --ignore-formatted)
+  if [[ $KAFKA_SECURITY_PROTOCOL == SASL_SSL && $KAFKA_SASL_MECHANISM == SCRAM-* ]]; then
+    # The account's SCRAM credential goes into the metadata log; the java launcher reads
+    # the whole command from a file (mode 600), so its password never shows in `ps`.
+    format+=(--add-scram "$KAFKA_SASL_MECHANISM=[name=$KAFKA_USERNAME,password=$KAFKA_PASSWORD]")
+  fi
+  args="$KDIR/format.args"
+  printf '"%s"\n' "${TOOL[@]:1}" "${format[@]}" > "$args"
+  status=0
+  java "@$args" >&2 || status=$?
+  rm -f "$args"
+  ((status == 0)) || exit "$status"
 fi
 
 # JVM flags as in Kafka's own kafka-server-start.sh / kafka-run-class.sh.

@@ -3,7 +3,7 @@
 # $STATE_DIR/mysql. The data directory is initialised on first start.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-settings=$(cd "$here/.." && .venv/bin/python -m pipeline.settings STATE_DIR MYSQL_HOST MYSQL_PORT) || exit 2
+settings=$(cd "$here/.." && .venv/bin/python -m pipeline.settings STATE_DIR MYSQL_HOST MYSQL_PORT MYSQL_SSL) || exit 2
 eval "$settings"
 # mariadbd lives in /usr/sbin, which a non-root PATH often lacks.
 export PATH="$PATH:/usr/sbin"
@@ -21,6 +21,13 @@ if [ ! -d "$dir/data" ]; then
   mv "$dir/data.init" "$dir/data"
 fi
 
+# Secure mode: TCP clients must use TLS, with the certificate of pipeline/stack/tls.py.
+tls=()
+if [[ $MYSQL_SSL == True ]]; then
+  tls=(--ssl-ca="$STATE_DIR/tls/ca.pem" --ssl-cert="$STATE_DIR/tls/server.pem" --ssl-key="$STATE_DIR/tls/server.key"
+       --require-secure-transport=ON)
+fi
+
 exec mariadbd --defaults-file="$here/my.cnf" --user="$user" --datadir="$dir/data" \
   --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
-  --bind-address="$MYSQL_HOST" --port="$MYSQL_PORT"
+  --bind-address="$MYSQL_HOST" --port="$MYSQL_PORT" "${tls[@]}"

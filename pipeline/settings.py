@@ -7,13 +7,15 @@ Spark standalone cluster): the same settings, other values.
 """
 
 import os
+import re
 import shlex
 import sys
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The project's folder. Code shipped to a Spark cluster runs from a zip (spark-submit
@@ -26,7 +28,15 @@ TOPOLOGIES = ("single", "cluster")
 TOPOLOGY = os.environ.get("TOPOLOGY") or "single"
 if TOPOLOGY not in TOPOLOGIES:
     raise SystemExit(f"TOPOLOGY={TOPOLOGY}: use one of {', '.join(TOPOLOGIES)}")
-ENV_FILES = (REPO_ROOT / ".env", *([REPO_ROOT / f"{TOPOLOGY}.env"] if TOPOLOGY != "single" else []))
+# SECURE=true adds secure.env: our own servers with TLS and accounts on (single topology).
+SECURE = (os.environ.get("SECURE") or "false").lower() in ("true", "1", "yes")
+if SECURE and TOPOLOGY != "single":
+    raise SystemExit("SECURE=true runs the single-node topology; leave TOPOLOGY unset")
+ENV_FILES = (
+    REPO_ROOT / ".env",
+    *([REPO_ROOT / f"{TOPOLOGY}.env"] if TOPOLOGY != "single" else []),
+    *([REPO_ROOT / "secure.env"] if SECURE else []),
+)
 
 
 class ContractSettings(BaseSettings):
@@ -50,6 +60,14 @@ class Settings(ContractSettings):
     # ... and what every client and node is given; empty: the one node above.
     kafka_bootstrap_servers: str = ""
     kafka_quorum_voters: str = ""
+    # How every client reaches Kafka (pipeline/clients.py): PLAINTEXT, SSL or SASL_SSL, a
+    # SASL mechanism and account, and the PEM file of the CA that signed the brokers'
+    # certificates (empty: the system's CAs).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    kafka_password: SecretStr = SecretStr("")
+    kafka_ssl_ca_file: str = ""
     orders_topic: str = "orders"
     dlq_topic: str = "orders.dlq"
     orders_partitions: int = 3
@@ -68,6 +86,18 @@ class Settings(ContractSettings):
     cassandra_local_dc: str = "datacenter1"
     cassandra_keyspace: str = "sales"
     cassandra_replication_factor: int = 1
+    # Per data centre, "dc1:3,dc2:3": NetworkTopologyStrategy; empty: SimpleStrategy with the factor above.
+    cassandra_replication: str = ""
+    # An account (empty: none, for a cluster without authentication) and client TLS.
+    cassandra_username: str = ""
+    cassandra_password: SecretStr = SecretStr("")
+    cassandra_ssl: bool = False
+    cassandra_ssl_ca_file: str = ""
+    # The superuser that creates the keyspace and the pipeline's role (empty: the pipeline's
+    # account does both). `make up` changes Cassandra's default superuser password
+    # (cassandra/cassandra) to this one on first start.
+    cassandra_admin_username: str = ""
+    cassandra_admin_password: SecretStr = SecretStr("")
 
     mysql_host: str = "127.0.0.1"
     mysql_port: int = 3306
@@ -76,9 +106,16 @@ class Settings(ContractSettings):
     mysql_password: SecretStr
     mysql_readonly_user: str = "dashboard"
     mysql_readonly_password: SecretStr
-    # root's password where MySQL is reached over TCP (compose's init job sets it from
-    # MYSQL_ROOT_PASSWORD); empty: root over the local MariaDB's unix socket.
+    # The account that creates the database, its tables and users: over TCP with a password
+    # (compose's init job, an external MySQL); with none, root over the local MariaDB's socket.
+    mysql_admin_user: str = "root"
     mysql_admin_password: SecretStr = SecretStr("")
+    # TLS to MySQL, the server's certificate checked against this CA (empty: the system's).
+    mysql_ssl: bool = False
+    mysql_ssl_ca_file: str = ""
+
+    # Locks secure mode's key store (pipeline/stack/tls.py).
+    tls_keystore_password: SecretStr = SecretStr("")
 
     startup_timeout: float = 240.0
 
@@ -101,6 +138,8 @@ class Settings(ContractSettings):
     spark_driver_memory: str = "1g"
     spark_driver_java_options: str = ""  # extra JVM options of the driver (docs/performance.md)
     spark_shuffle_partitions: int = 3
+    # More spark-submit arguments, after the project's own: a `--conf k=v` here wins.
+    spark_submit_args: str = ""
     # Where the stream's checkpoints live, a URI the driver and every executor reach
     # (file://, hdfs://, s3a://); empty: $STATE_DIR/checkpoints.
     checkpoint_location: str = ""
@@ -125,6 +164,27 @@ class Settings(ContractSettings):
     superset_admin_password: SecretStr
     superset_secret_key: SecretStr
     superset_threads: int = 8
+
+    @field_validator("cassandra_replication")
+    @classmethod
+    def _per_data_centre(cls, replication: str) -> str:
+        if replication and not re.fullmatch(r"\s*[\w.-]+:\d+\s*(,\s*[\w.-]+:\d+\s*)*", replication):
+            raise ValueError("expected data centre:factor pairs, e.g. dc1:3,dc2:3")
+        return replication
+
+    @model_validator(mode="after")
+    def _accounts_have_passwords(self) -> "Settings":
+        needed = {
+            "kafka": self.kafka_security_protocol == "SASL_SSL",
+            "cassandra": bool(self.cassandra_username),
+            "cassandra_admin": bool(self.cassandra_admin_username),
+        }
+        for account, used in needed.items():
+            if used and not (
+                getattr(self, f"{account}_username") and getattr(self, f"{account}_password").get_secret_value()
+            ):
+                raise ValueError(f"{account.upper()}_USERNAME and {account.upper()}_PASSWORD are both required here")
+        return self
 
     @field_validator("api_keys")
     @classmethod
@@ -164,6 +224,14 @@ class Settings(ContractSettings):
     @property
     def cassandra_nodes(self) -> list[str]:
         return [node.strip() for node in (self.cassandra_contact_points or self.cassandra_host).split(",")]
+
+    @property
+    def cassandra_replication_map(self) -> dict[str, str]:
+        """The keyspace's replication, as CQL's map."""
+        if not self.cassandra_replication:
+            return {"class": "SimpleStrategy", "replication_factor": str(self.cassandra_replication_factor)}
+        pairs = (pair.split(":") for pair in self.cassandra_replication.split(","))
+        return {"class": "NetworkTopologyStrategy", **{dc.strip(): factor.strip() for dc, factor in pairs}}
 
     @property
     def cassandra_seed_list(self) -> str:  # exported as CASSANDRA_SEED_LIST

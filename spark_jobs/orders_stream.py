@@ -27,6 +27,7 @@ from pyspark import SparkConf
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from pipeline.clients import spark_cassandra_conf
 from pipeline.settings import get_settings
 from spark_jobs import checkpoint, transforms
 from spark_jobs.checkpoint import QUERY_NAME
@@ -61,7 +62,8 @@ def main() -> None:
         print(refusal, flush=True)
         return
     state.mark()
-    spark = SparkSession.builder.appName(QUERY_NAME).getOrCreate()
+    # Credentials from the settings, here rather than in spark-submit's arguments, which `ps` shows.
+    spark = SparkSession.builder.appName(QUERY_NAME).config(map=spark_cassandra_conf(settings)).getOrCreate()
     customers = Customers(spark, settings)
     writer = BatchWriter(spark, settings, QUERY_NAME, checkpoint_id, committed)
 

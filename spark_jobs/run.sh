@@ -15,7 +15,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 settings=$(.venv/bin/python -m pipeline.settings SPARK_MASTER SPARK_LOCAL_IP SPARK_UI_PORT SPARK_DRIVER_MEMORY \
   SPARK_DRIVER_JAVA_OPTIONS SPARK_SHUFFLE_PARTITIONS SPARK_SHIP_PYTHON CASSANDRA_NODES CASSANDRA_PORT \
-  DEFAULT_UNIT_PRICE STATE_DIR) || exit 2
+  CASSANDRA_SSL CASSANDRA_SSL_CA_FILE TLS_KEYSTORE_PASSWORD SPARK_SUBMIT_ARGS DEFAULT_UNIT_PRICE STATE_DIR) || exit 2
 eval "$settings"
 script=${1:-spark_jobs/orders_stream.py}
 shift || true
@@ -36,6 +36,16 @@ if [[ $SPARK_SHIP_PYTHON == True ]]; then
            --conf spark.pyspark.python=./environment/bin/python
            --conf spark.pyspark.driver.python="$repo/.venv/bin/python")
 fi
+# The Cassandra connector trusts a Java trust store (pipeline/clients.py: spark_truststore).
+if [[ $CASSANDRA_SSL == True && -n $CASSANDRA_SSL_CA_FILE ]]; then
+  export TLS_KEYSTORE_PASSWORD  # to keytool through its environment, not its arguments
+  store="$STATE_DIR/spark/cassandra-truststore.p12"
+  mkdir -p "$(dirname "$store")" && rm -f "$store"
+  keytool -importcert -noprompt -alias ca -file "$CASSANDRA_SSL_CA_FILE" -keystore "$store" \
+    -storetype PKCS12 -storepass:env TLS_KEYSTORE_PASSWORD >/dev/null
+fi
+# SPARK_SUBMIT_ARGS come after the project's own, so a --conf there wins.
+read -ra extra <<< "$SPARK_SUBMIT_ARGS"
 "$repo/.venv/bin/spark-submit" \
   --properties-file spark_jobs/spark-defaults.conf \
   --master "$SPARK_MASTER" --driver-memory "$SPARK_DRIVER_MEMORY" --jars "$jar_list" "${shipped[@]}" \
@@ -45,7 +55,7 @@ fi
   --conf spark.cassandra.connection.port="$CASSANDRA_PORT" \
   --conf spark.executorEnv.DEFAULT_UNIT_PRICE="$DEFAULT_UNIT_PRICE" \
   --driver-java-options "-Dlog4j2.configurationFile=file:$repo/spark_jobs/log4j2.properties $SPARK_DRIVER_JAVA_OPTIONS" \
-  "$script" "$@" &
+  "${extra[@]}" "$script" "$@" &
 submit=$!
 stopping=0
 stop_driver() {  # the Python driver if it runs yet, else the JVM

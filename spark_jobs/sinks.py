@@ -16,7 +16,7 @@ from typing import Any
 from pyspark import inheritable_thread_target
 from pyspark.sql import DataFrame, Row, SparkSession
 
-from pipeline.clients import mysql_connection
+from pipeline.clients import mysql_connection, spark_kafka_options
 from pipeline.settings import Settings
 from spark_jobs import liveness, transforms
 
@@ -125,7 +125,7 @@ class BatchWriter:
     def write_dead_letters(self, dead_letters: DataFrame) -> None:
         (
             dead_letters.write.format("kafka")
-            .option("kafka.bootstrap.servers", self.settings.kafka_bootstrap)
+            .options(**spark_kafka_options(self.settings))
             .option("topic", self.settings.dlq_topic)
             .save()
         )

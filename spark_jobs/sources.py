@@ -4,7 +4,7 @@ import time
 
 from pyspark.sql import DataFrame, SparkSession
 
-from pipeline.clients import mysql_connection
+from pipeline.clients import mysql_connection, spark_kafka_options
 from pipeline.settings import Settings
 
 
@@ -12,7 +12,7 @@ def read_orders(spark: SparkSession, settings: Settings, starting_offsets: str) 
     """The `orders` topic as Spark's Kafka source rows (key, value, topic, partition, offset, timestamp, ...)."""
     return (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .options(**spark_kafka_options(settings))
         .option("subscribe", settings.orders_topic)
         .option("startingOffsets", starting_offsets)
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)

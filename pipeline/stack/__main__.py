@@ -23,9 +23,9 @@ from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 
-from pipeline.settings import REPO_ROOT, Settings, get_settings
-from pipeline.stack import dashboard, processes, schemas
-from pipeline.stack.services import Service, kind_of, probe_error, services
+from pipeline.settings import REPO_ROOT, SECURE, Settings, get_settings
+from pipeline.stack import dashboard, processes, schemas, tls
+from pipeline.stack.services import Service, kind_of, misconfigured, probe_error, services
 from pipeline.stack.supervisor import (
     CONFIG,
     Process,
@@ -106,6 +106,11 @@ def up(names: list[str], settings: Settings) -> None:
             )
     already = {name for name in needed if name not in to_start and not one_shot(name)}
     progress = Progress(sum(1 if one_shot(name) else 2 for name in needed if name in already or name in to_start))
+    if SECURE:
+        try:
+            print(f"tls: {tls.ensure(settings)}", flush=True)
+        except (ValueError, RuntimeError) as error:
+            raise StackError(f"tls: {error}") from error
     if not running:
         supervisor.start_server(needed, server_env(settings))
         wait_until_ready(supervisor, needed, already, settings, progress)
@@ -285,13 +290,20 @@ def apply_schemas(kinds: list[str], settings: Settings, wait: bool = False) -> N
         try:
             done = apply(settings)
         except Exception as error:  # a refused schema or import: say which service and where to look
-            raise StackError(f"{kind}: applying the {what} failed: {error}. {read_the_log(settings, kind)}") from error
+            hint = f"{misconfigured(kind, error)}; " if misconfigured(kind, error) else ""
+            raise StackError(
+                f"{kind}: applying the {what} failed: {hint}{error}. {read_the_log(settings, kind)}"
+            ) from error
         progress.step(f"{kind}: {what}: {done}")
 
 
 def wait_for_answer(service: Service, settings: Settings) -> None:
-    began = time.monotonic()
+    began, misconfigured_in_a_row = time.monotonic(), 0
     while error := probe_error(service, settings):
+        hint = misconfigured(service.kind, error)
+        misconfigured_in_a_row = misconfigured_in_a_row + 1 if hint else 0
+        if misconfigured_in_a_row == 3:  # not a server still starting: waiting would not help
+            raise StackError(f"{service.name} on {service.host}:{service.port}: {hint} ({error})")
         if time.monotonic() - began > settings.startup_timeout:
             raise StackError(
                 f"{service.name} did not answer on {service.host}:{service.port} within "
@@ -324,6 +336,8 @@ def probe(names: list[str], settings: Settings) -> None:
         if names and service.name not in names and service.kind not in names:
             continue
         error = probe_error(service, settings)
+        if error and (hint := misconfigured(service.kind, error)):
+            raise StackError(f"{service.name} on {service.host}:{service.port}: {hint} ({error})")
         if error:
             raise StackError(
                 f"{service.name} is not answering on {service.host}:{service.port}: {error}. "

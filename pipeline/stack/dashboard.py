@@ -12,10 +12,12 @@ is imported through its own endpoint first: a changed bundle updates all of it.
 import io
 import json
 import zipfile
+from urllib.parse import quote
 
 import httpx
 import yaml
 
+from pipeline.clients import ca_file
 from pipeline.settings import REPO_ROOT, Settings
 
 BUNDLE = REPO_ROOT / "superset" / "dashboard"
@@ -24,6 +26,14 @@ SLUG = "sales-real-time"
 MASKED_PASSWORD = "XXXXXXXXXX"
 # Import endpoints in dependency order, with the bundle type each one accepts.
 IMPORTS = (("database", "Database"), ("dataset", "SqlaTable"), ("chart", "Slice"), ("dashboard", "Dashboard"))
+
+
+def mysql_tls_query(settings: Settings) -> str:
+    """The URI's TLS options (SQLAlchemy's MySQL dialects): the server's certificate and name checked."""
+    if not settings.mysql_ssl:
+        return ""
+    ca = ca_file(settings, "mysql_ssl_ca_file")
+    return "?ssl_check_hostname=true" + (f"&ssl_ca={quote(ca)}" if ca else "")
 
 
 def bundle_files(settings: Settings) -> dict[str, dict]:
@@ -35,7 +45,7 @@ def bundle_files(settings: Settings) -> dict[str, dict]:
         if name.startswith("databases/"):
             content["sqlalchemy_uri"] = (
                 f"mysql+pymysql://{settings.mysql_readonly_user}:{MASKED_PASSWORD}"
-                f"@{settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}"
+                f"@{settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}{mysql_tls_query(settings)}"
             )
         elif name.startswith("datasets/"):
             content["schema"] = settings.mysql_database

@@ -3,9 +3,10 @@
 import csv
 import re
 
+from cassandra.cluster import Cluster, NoHostAvailable
 from kafka.admin import NewTopic
 
-from pipeline.clients import cassandra_cluster, kafka_admin, mysql_admin
+from pipeline.clients import cassandra_admin_account, cassandra_cluster, kafka_admin, mysql_admin
 from pipeline.settings import REPO_ROOT, Settings
 from pipeline.stack import migrations
 
@@ -38,17 +39,51 @@ def create_topics(settings: Settings) -> list[str]:
         admin.close()
 
 
-def apply_cassandra(settings: Settings) -> str:
-    """Create the keyspace and apply its migrations; what was done."""
-    keyspace = identifier(settings.cassandra_keyspace)
-    replication = int(settings.cassandra_replication_factor)
+def cassandra_admin(settings: Settings) -> Cluster:
+    """CASSANDRA_ADMIN_USERNAME's cluster (or the pipeline's account's, when no admin is set);
+    on a new cluster, the default superuser's password is replaced with CASSANDRA_ADMIN_PASSWORD first."""
+    if not settings.cassandra_admin_username:
+        return cassandra_cluster(settings)
+    admin = (settings.cassandra_admin_username, settings.cassandra_admin_password.get_secret_value())
+    account = cassandra_admin_account(settings)
+    if account != admin:
+        first = cassandra_cluster(settings, account=account)
+        try:
+            first.connect().execute(f"ALTER ROLE {identifier(admin[0])} WITH PASSWORD = %s", (admin[1],))
+        finally:
+            first.shutdown()
+    return cassandra_cluster(settings, account=admin)
+
+
+def signs_in(settings: Settings) -> bool:
+    """Whether the pipeline's Cassandra account signs in with its password from .env."""
     cluster = cassandra_cluster(settings)
     try:
+        cluster.connect()
+        return True
+    except NoHostAvailable:
+        return False
+    finally:
+        cluster.shutdown()
+
+
+def apply_cassandra(settings: Settings) -> str:
+    """Create the keyspace, apply its migrations, and give the pipeline's account (when an
+    admin made it) the least it needs; what was done."""
+    keyspace = identifier(settings.cassandra_keyspace)
+    replication = ", ".join(f"'{key}': '{value}'" for key, value in settings.cassandra_replication_map.items())
+    cluster = cassandra_admin(settings)
+    try:
         session = cluster.connect()
-        session.execute(
-            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
-            f"{{'class': 'SimpleStrategy', 'replication_factor': {replication}}}"
-        )
+        session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {{{replication}}}")
+        if settings.cassandra_admin_username and settings.cassandra_username:
+            role, password = identifier(settings.cassandra_username), settings.cassandra_password.get_secret_value()
+            if not session.execute("SELECT role FROM system_auth.roles WHERE role = %s", (role,)).one():
+                session.execute(f"CREATE ROLE {role} WITH LOGIN = true AND PASSWORD = %s", (password,))
+            elif not signs_in(settings):  # .env's password changed since
+                session.execute(f"ALTER ROLE {role} WITH PASSWORD = %s", (password,))
+            session.execute(f"GRANT SELECT ON KEYSPACE {keyspace} TO {role}")
+            session.execute(f"GRANT MODIFY ON KEYSPACE {keyspace} TO {role}")
         session.set_keyspace(keyspace)
         return migrations.migrate_cassandra(session)
     finally:

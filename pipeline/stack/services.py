@@ -10,16 +10,29 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+from cassandra.cluster import NoHostAvailable
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
-from pipeline.clients import cassandra_cluster, kafka_admin, mysql_admin
+from cassandra import AuthenticationFailed
+from pipeline.clients import (
+    ConfigError,
+    cassandra_admin_account,
+    cassandra_cluster,
+    librdkafka_config,
+    mysql_admin,
+    mysql_connection,
+)
 from pipeline.settings import Settings
 from pipeline.stack.supervisor import declared
 
 # Connection attempts fail by design while a server boots; the launcher reports the outcome itself.
 for noisy in ("kafka", "cassandra"):
     logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
 
 Probe = Callable[[Settings, str, int], object]
 
@@ -36,19 +49,52 @@ class Service:
         return self.probe(settings, self.host, self.port)
 
 
+class Reasons(logging.Handler):
+    """What librdkafka says while it tries (its errors and its log lines), kept to explain a failure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.said.append(record.getMessage())
+
+    def first(self) -> str | None:
+        """The first that says why; "1/1 brokers are down" only follows it."""
+        return next((said for said in self.said if "brokers are down" not in said), None)
+
+
 def probe_kafka(settings: Settings, host: str, port: int) -> object:
-    # Short timeouts: callers retry, and the default 30 s bootstrap wait would hide a broker that came up meanwhile.
-    admin = kafka_admin(settings, f"{host}:{port}", request_timeout_ms=5000, bootstrap_timeout_ms=3000)
+    """The node's metadata, through librdkafka: unlike kafka-python, it says why it cannot
+    connect (a refused SASL login, a certificate it does not trust, TLS spoken to plaintext)."""
+    reasons = Reasons()
+    logger = logging.Logger("librdkafka")
+    logger.addHandler(reasons)
+    config: dict[str, Any] = librdkafka_config(settings) | {
+        "bootstrap.servers": f"{host}:{port}",
+        "logger": logger,
+        "error_cb": lambda e: reasons.said.append(e.str()),
+    }
+    admin = AdminClient(config)
     try:
-        return admin.describe_cluster()
-    finally:
-        admin.close()
+        return admin.list_topics(timeout=5)
+    except KafkaException as error:
+        admin.poll(0.1)  # serves the callbacks
+        raise ConnectionError(reasons.first() or str(error)) from None
 
 
 def probe_cassandra(settings: Settings, host: str, port: int) -> object:
     cluster = cassandra_cluster(settings, [host], port)
     try:
         return cluster.connect().execute("SELECT release_version FROM system.local").one()
+    except NoHostAvailable as error:
+        # Before the schemas step has made the pipeline's role, the admin's sign-in says it answers.
+        if settings.cassandra_admin_username and all(
+            isinstance(reason, AuthenticationFailed) for reason in error.errors.values()
+        ):
+            cassandra_admin_account(settings, [host], port)
+            return "answers; the pipeline's role is made by the schemas step"
+        raise
     finally:
         cluster.shutdown()
 
@@ -57,8 +103,12 @@ def probe_mysql(settings: Settings, host: str, port: int) -> object:
     # The admin socket can answer while TCP, which every other client uses, is not bound.
     socket.create_connection((host, port), timeout=5).close()
     with mysql_admin(settings) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        return cursor.fetchone()
+        cursor.execute("SELECT COUNT(*) FROM mysql.user WHERE user = %s", (settings.mysql_user,))
+        (made,) = cursor.fetchone() or (0,)
+    if made:  # once the schemas step has made it: the pipeline's own way in, TLS as the settings say
+        with mysql_connection(settings) as connection:
+            connection.ping()
+    return made
 
 
 def probe_http(path: str) -> Probe:
@@ -86,6 +136,43 @@ PROBES: dict[str, Probe] = {
     "spark-master": probe_http("/json/"),
     "spark-worker": probe_http("/json/"),
 }
+
+
+# What a client's error says about the settings, by kind of service: (a pattern of the error's
+# text, the settings to check). Such an error will not go away by waiting.
+MISCONFIGURED: dict[str, list[tuple[str, str]]] = {
+    "kafka": [
+        (
+            r"[Aa]uthentication failed|SASL authentication error",
+            "KAFKA_USERNAME, KAFKA_PASSWORD and KAFKA_SASL_MECHANISM",
+        ),
+        (r"certificate verify failed|SSL handshake failed", "KAFKA_SSL_CA_FILE (the CA of the brokers' certificates)"),
+        (
+            r"incorrect security\.protocol|connecting to a SSL listener|state APIVERSION_QUERY",
+            "KAFKA_SECURITY_PROTOCOL (the listener speaks another protocol)",
+        ),
+    ],
+    "cassandra": [
+        (r"AuthenticationFailed|Bad credentials", "CASSANDRA_USERNAME and CASSANDRA_PASSWORD"),
+        (r"CERTIFICATE_VERIFY_FAILED", "CASSANDRA_SSL_CA_FILE (the CA of the nodes' certificates)"),
+        (r"ConnectionResetError|WRONG_VERSION_NUMBER", "CASSANDRA_SSL (the node speaks another protocol)"),
+    ],
+    "mysql": [
+        (r"\(1045,", "MYSQL_USER and MYSQL_PASSWORD, and MYSQL_SSL when the server requires TLS"),
+        (r"CERTIFICATE_VERIFY_FAILED", "MYSQL_SSL_CA_FILE (the CA of the server's certificate)"),
+    ],
+}
+
+
+def misconfigured(kind: str, error: Exception) -> str | None:
+    """The settings an error points at, or None when it may be a server still starting."""
+    if isinstance(error, ConfigError):
+        return str(error)
+    text = f"{type(error).__name__}: {error!r}"
+    for pattern, settings_to_check in MISCONFIGURED.get(kind, []):
+        if re.search(pattern, text):
+            return f"check {settings_to_check}"
+    return None
 
 
 def probe_error(service: Service, settings: Settings) -> Exception | None:

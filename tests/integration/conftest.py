@@ -6,13 +6,13 @@ import httpx
 import pandas as pd
 import pytest
 
-from pipeline.settings import TOPOLOGY, Settings
+from pipeline.settings import SECURE, TOPOLOGY, Settings
 from pipeline.stack.services import services
 from pipeline.stack.supervisor import pids
 from tests.integration.helpers import cassandra_session, pipeline_mysql
 
-# cluster/ runs against the cluster topology alone (tests/cluster.sh starts it).
-collect_ignore = ["cluster"] if TOPOLOGY != "cluster" else []
+# cluster/ and secure/ run against their own stacks alone (tests/on_stack.sh starts them).
+collect_ignore = [name for name, on in (("cluster", TOPOLOGY == "cluster"), ("secure", SECURE)) if not on]
 
 
 def pytest_collection_modifyitems(items):

@@ -6,7 +6,7 @@ import sys
 from contextlib import contextmanager
 
 from kafka import KafkaConsumer, TopicPartition
-from pipeline.clients import cassandra_cluster, mysql_connection
+from pipeline.clients import cassandra_cluster, kafka_python_config, mysql_connection
 from pipeline.settings import REPO_ROOT, Settings
 from pipeline.stack.services import Service, services
 from pipeline.stack.supervisor import pids
@@ -56,7 +56,7 @@ class OrdersTopic:
     """Marks the end of every partition of `orders` now; `since()` reads what came after."""
 
     def __init__(self, settings: Settings):
-        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        self.consumer = KafkaConsumer(**kafka_python_config(settings), enable_auto_commit=False)
         self.partitions = [
             TopicPartition(settings.orders_topic, p)
             for p in sorted(self.consumer.partitions_for_topic(settings.orders_topic))

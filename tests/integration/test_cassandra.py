@@ -3,7 +3,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from cassandra.cluster import Cluster
+
+from pipeline.clients import cassandra_cluster
 
 INSERT = (
     "INSERT INTO orders (order_id, customer_id, source, product_id, quantity, unit_price,"
@@ -13,7 +14,7 @@ INSERT = (
 
 @pytest.fixture
 def session(settings):
-    cluster = Cluster([settings.cassandra_host], port=settings.cassandra_port)
+    cluster = cassandra_cluster(settings)
     yield cluster.connect(settings.cassandra_keyspace)
     cluster.shutdown()
 

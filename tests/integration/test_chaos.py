@@ -14,6 +14,7 @@ import time
 import pytest
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from pipeline.clients import kafka_python_config
 from tests.integration.faults import OUTAGE_S, STREAM_S, check, deliver, in_flight, job_running, kill_9, outage
 from tests.integration.ground_truth import Run, cassandra_rows
 from tests.integration.helpers import cassandra_session, pipeline_mysql
@@ -100,14 +101,14 @@ def poison(rng: random.Random, valid: bytes) -> bytes:
 
 
 def test_a_thousand_poison_records_all_reach_the_dead_letter_topic_and_the_job_runs_on(settings, cassandra):
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_config(settings), enable_auto_commit=False)
     partitions = [TopicPartition(settings.dlq_topic, p) for p in consumer.partitions_for_topic(settings.dlq_topic)]
     consumer.assign(partitions)
     for partition, offset in consumer.end_offsets(partitions).items():
         consumer.seek(partition, offset)
     rng = random.Random()
     valid = Run(20).orders
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", max_request_size=2**20)
+    producer = KafkaProducer(**kafka_python_config(settings), acks="all", max_request_size=2**20)
     poisoned = {}
     for _ in range(1000):
         value = poison(rng, rng.choice(valid).record()[1])

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from pipeline.clients import cassandra_cluster, mysql_connection
+from pipeline.clients import cassandra_cluster, kafka_python_config, mysql_connection
 from pipeline.stack import processes
 from pipeline.stack.services import services
 from pipeline.stack.supervisor import pids
@@ -17,7 +17,7 @@ from tests.integration.helpers import stack
 
 
 def write_everywhere(settings, marker: uuid.UUID):
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(**kafka_python_config(settings), acks="all")
     acked = producer.send(settings.orders_topic, key=str(marker).encode(), value=b'{"durability": true}').get(
         timeout=30
     )
@@ -53,7 +53,7 @@ def test_down_then_up_keeps_the_data_and_leaves_no_process(settings):
     started = stack("up")
     assert started.returncode == 0, started.stdout + started.stderr
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_config(settings), enable_auto_commit=False)
     partition = TopicPartition(settings.orders_topic, acked.partition)
     consumer.assign([partition])
     consumer.seek(partition, acked.offset)

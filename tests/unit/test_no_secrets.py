@@ -8,7 +8,7 @@ import pytest
 from pipeline.settings import REPO_ROOT
 
 SECRET_NAME = r"[\w.-]*(?:password|passwd|secret|api_?keys?|token)[\w.-]*"
-NOT_A_VALUE = r"(?!__generate__|\$|X+\b)"  # a placeholder, a variable, or a masked value
+NOT_A_VALUE = r"(?!__generate__|\$|\{|X+\b)"  # a placeholder, a variable (shell's or an f-string's), or a mask
 FINDERS = {
     "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
@@ -53,6 +53,7 @@ def test_the_scanner_finds_secrets_written_the_usual_ways(path, text):
         ("docker-compose.yml", "MYSQL_PASSWORD: ${SUPERSET_METADATA_PASSWORD}\n"),
         ("sales.yaml", "sqlalchemy_uri: mysql+pymysql://dashboard:XXXXXXXXXX@127.0.0.1:3306/sales\n"),
         ("sinks.py", "password=settings.mysql_password.get_secret_value(),\n"),
+        ("clients.py", 'f\'username="{settings.kafka_username}" password="{password}";\'\n'),
         ("services.py", 'secrets=("superset_secret_key", "superset_admin_password"),\n'),
     ],
 )

@@ -1,7 +1,7 @@
 """The cluster topology (TOPOLOGY=cluster): what it runs, and orders through it exactly once.
 
 `make test-cluster` (and `make test`, after the single-node suite) starts the
-cluster with tests/cluster.sh and runs these; the node-loss tests beside them
+cluster with tests/on_stack.sh and runs these; the node-loss tests beside them
 are `make chaos-cluster`.
 """
 
