@@ -15,6 +15,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cassandra.cluster import OperationTimedOut
+
+from cassandra import ReadTimeout
 from pipeline import simulate
 from pipeline.contract import Order
 from pipeline.settings import Settings
@@ -153,10 +156,11 @@ def wait_until_stored(cassandra, mysql, run: Run, window: timedelta, timeout: fl
     expected_products = reference.product_sales_by_minute(run.orders, window)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (
-            len(cassandra_rows(cassandra, run.orders)) == len(run.orders)
-            and product_rows(mysql, run) == expected_products
-        ):
+        try:
+            stored = len(cassandra_rows(cassandra, run.orders))
+        except (ReadTimeout, OperationTimedOut):  # a node busy (a GC pause, a compaction): ask again
+            stored = -1
+        if stored == len(run.orders) and product_rows(mysql, run) == expected_products:
             return
         time.sleep(2)
 

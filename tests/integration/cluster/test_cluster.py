@@ -55,8 +55,12 @@ def test_kafka_is_three_nodes_and_the_topics_survive_losing_one(settings):
 
 
 def test_cassandra_is_three_nodes_and_the_keyspace_has_three_replicas(settings, cassandra):
-    peers = cassandra.execute("SELECT peer FROM system.peers_v2").all()
-    assert sorted(str(row.peer) for row in peers) == sorted(settings.cassandra_nodes[1:])
+    # Both from one coordinator: itself and the peers it knows.
+    coordinator = cassandra.cluster.metadata.all_hosts()[0]
+    local = cassandra.execute("SELECT listen_address FROM system.local", host=coordinator).one()
+    peers = cassandra.execute("SELECT peer FROM system.peers_v2", host=coordinator).all()
+    known = [str(local.listen_address), *(str(row.peer) for row in peers)]
+    assert sorted(known) == sorted(settings.cassandra_nodes)
     replication = cassandra.execute(
         "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", [settings.cassandra_keyspace]
     ).one()
@@ -93,7 +97,9 @@ def test_orders_through_the_cluster_are_stored_once_on_every_replica(settings, c
     delivery = Delivery(settings, run.orders, rate=200)
     delivery.start()
     delivery.finish()
-    wait_until_stored(cassandra, mysql, run, window)
+    # The job's first batch after the cluster starts waits for its executors and a cold
+    # quorum: minutes on two cores (as the cluster's start-up allows 10, cluster.env).
+    wait_until_stored(cassandra, mysql, run, window, timeout=600)
     assert_stored_exactly(cassandra, mysql, run, before, window)
     # Read at ALL: every replica answers with every order.
     assert len(cassandra_rows(cassandra, run.orders, ConsistencyLevel.ALL)) == len(run.orders)
