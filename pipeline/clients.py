@@ -93,12 +93,9 @@ def spark_kafka_options(settings: Settings) -> dict[str, str]:
     return options
 
 
-def kafka_admin(settings: Settings, bootstrap: str | None = None, **options: int) -> KafkaAdminClient:
-    """An admin client of the settings' Kafka (every node of the bootstrap list), or of `bootstrap`."""
-    config = kafka_python_config(settings)
-    if bootstrap:
-        config["bootstrap_servers"] = bootstrap
-    return KafkaAdminClient(**config, **options)
+def kafka_admin(settings: Settings, **options: int) -> KafkaAdminClient:
+    """An admin client of the settings' Kafka (every node of the bootstrap list)."""
+    return KafkaAdminClient(**kafka_python_config(settings), **options)
 
 
 def mysql_ssl(settings: Settings) -> dict[str, Any]:

@@ -20,10 +20,6 @@ from pipeline.settings import Settings
 DAYS = "825"  # the longest validity current TLS clients accept for a server certificate
 
 
-def folder(settings: Settings) -> Path:
-    return settings.state_path / "tls"
-
-
 def addresses(settings: Settings) -> list[str]:
     """Subject alternative names: every host the servers listen on, and localhost."""
     hosts = {settings.kafka_host, settings.cassandra_host, settings.mysql_host, *settings.cassandra_nodes}
@@ -40,7 +36,7 @@ def openssl(*arguments: str, env: dict[str, str] | None = None) -> None:
 
 def ensure(settings: Settings) -> str:
     """Make the CA and the server certificate unless they exist; what was done."""
-    tls = folder(settings)
+    tls = settings.state_path / "tls"
     if not settings.tls_keystore_password.get_secret_value():
         raise ValueError("TLS_KEYSTORE_PASSWORD is empty: set it in .env (`make setup` generates one)")
     if (tls / "server.p12").exists():
