@@ -6,6 +6,7 @@ TLS, with or without an account, as the settings say.
 """
 
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,25 +185,34 @@ DEFAULT_SUPERUSER = ("cassandra", "cassandra")
 
 
 def cassandra_admin_account(
-    settings: Settings, nodes: list[str] | None = None, port: int | None = None
+    settings: Settings, nodes: list[str] | None = None, port: int | None = None, wait_s: float = 0
 ) -> tuple[str, str]:
     """The admin account that signs in: CASSANDRA_ADMIN_USERNAME's, or, on a new cluster, the
-    default superuser's (when the admin is that role); else the sign-in's error."""
+    default superuser's (when the admin is that role); else the sign-in's error.
+
+    A new node opens its client port before it has made the default superuser (a task it runs
+    after joining the ring, again 10 s later if the ring was not ready): refusals are retried
+    for up to `wait_s` seconds while the default superuser is one of the candidates."""
     admin = (settings.cassandra_admin_username, settings.cassandra_admin_password.get_secret_value())
-    refusal: NoHostAvailable | None = None
-    for account in (admin, DEFAULT_SUPERUSER) if admin[0] == DEFAULT_SUPERUSER[0] else (admin,):
-        cluster = cassandra_cluster(settings, nodes, port, account=account)
-        try:
-            cluster.connect()
-            return account
-        except NoHostAvailable as error:
-            if not all(isinstance(reason, AuthenticationFailed) for reason in error.errors.values()):
-                raise
-            refusal = error
-        finally:
-            cluster.shutdown()
-    assert refusal is not None
-    raise refusal
+    candidates = (admin, DEFAULT_SUPERUSER) if admin[0] == DEFAULT_SUPERUSER[0] else (admin,)
+    deadline = time.monotonic() + (wait_s if DEFAULT_SUPERUSER in candidates else 0)
+    while True:
+        refusal: NoHostAvailable | None = None
+        for account in candidates:
+            cluster = cassandra_cluster(settings, nodes, port, account=account)
+            try:
+                cluster.connect()
+                return account
+            except NoHostAvailable as error:
+                if not all(isinstance(reason, AuthenticationFailed) for reason in error.errors.values()):
+                    raise
+                refusal = error
+            finally:
+                cluster.shutdown()
+        assert refusal is not None
+        if time.monotonic() >= deadline:
+            raise refusal
+        time.sleep(2)
 
 
 # The Cassandra connector trusts a Java trust store, not a PEM file: spark_jobs/run.sh makes one

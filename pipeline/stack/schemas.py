@@ -2,6 +2,7 @@
 
 import csv
 import re
+import time
 
 from cassandra.cluster import Cluster, NoHostAvailable
 from kafka.admin import NewTopic
@@ -39,25 +40,30 @@ def create_topics(settings: Settings) -> list[str]:
         admin.close()
 
 
+# How long a new cluster may take to make its default superuser after its client port opens.
+DEFAULT_ROLE_WAIT_S = 60
+
+
 def cassandra_admin(settings: Settings) -> Cluster:
     """CASSANDRA_ADMIN_USERNAME's cluster (or the pipeline's account's, when no admin is set);
     on a new cluster, the default superuser's password is replaced with CASSANDRA_ADMIN_PASSWORD first."""
     if not settings.cassandra_admin_username:
         return cassandra_cluster(settings)
     admin = (settings.cassandra_admin_username, settings.cassandra_admin_password.get_secret_value())
-    account = cassandra_admin_account(settings)
+    account = cassandra_admin_account(settings, wait_s=DEFAULT_ROLE_WAIT_S)
     if account != admin:
         first = cassandra_cluster(settings, account=account)
         try:
             first.connect().execute(f"ALTER ROLE {identifier(admin[0])} WITH PASSWORD = %s", (admin[1],))
         finally:
             first.shutdown()
+        until_signs_in(settings, admin)
     return cassandra_cluster(settings, account=admin)
 
 
-def signs_in(settings: Settings) -> bool:
-    """Whether the pipeline's Cassandra account signs in with its password from .env."""
-    cluster = cassandra_cluster(settings)
+def signs_in(settings: Settings, account: tuple[str, str] | None = None) -> bool:
+    """Whether an account (the pipeline's, by default) signs in with its password."""
+    cluster = cassandra_cluster(settings, account=account)
     try:
         cluster.connect()
         return True
@@ -65,6 +71,20 @@ def signs_in(settings: Settings) -> bool:
         return False
     finally:
         cluster.shutdown()
+
+
+# Each node keeps a role's password hash for credentials_validity (2 s by default) after
+# ALTER ROLE changes it, so the new password can be refused for that long.
+NEW_PASSWORD_WAIT_S = 30
+
+
+def until_signs_in(settings: Settings, account: tuple[str, str] | None = None) -> None:
+    role = account[0] if account else settings.cassandra_username
+    deadline = time.monotonic() + NEW_PASSWORD_WAIT_S
+    while not signs_in(settings, account):
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"cassandra: role {role!r} is refused its new password after {NEW_PASSWORD_WAIT_S} s")
+        time.sleep(1)
 
 
 def apply_cassandra(settings: Settings) -> str:
@@ -82,6 +102,7 @@ def apply_cassandra(settings: Settings) -> str:
                 session.execute(f"CREATE ROLE {role} WITH LOGIN = true AND PASSWORD = %s", (password,))
             elif not signs_in(settings):  # .env's password changed since
                 session.execute(f"ALTER ROLE {role} WITH PASSWORD = %s", (password,))
+                until_signs_in(settings)
             session.execute(f"GRANT SELECT ON KEYSPACE {keyspace} TO {role}")
             session.execute(f"GRANT MODIFY ON KEYSPACE {keyspace} TO {role}")
         session.set_keyspace(keyspace)
