@@ -60,7 +60,7 @@ apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-g
 # $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
 uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
-.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs simulate bench chaos lint unit test test-cluster test-secure chaos-cluster lock
+.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs simulate bench chaos lint unit test test-cluster test-secure test-external chaos-cluster lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -69,7 +69,8 @@ demo: up $(VENV)/.synced ## The main job: start everything, then send orders at 
 	@$(if $(filter docker,$(STACK)),$(LAUNCHER) urls)
 	@$(PY) -m pipeline.simulate --rate $(or $(DEMO_RATE),20) --duration 0 --mode single
 
-setup: .env $(VENV)/.synced superset/.venv/.synced kafka/target/classpath.txt cassandra/target/classpath.txt jars/.resolved $(PROCESS_COMPOSE) mariadb ## Install what the local stack needs (idempotent)
+setup: .env $(VENV)/.synced jars/.resolved $(PROCESS_COMPOSE) ## Install what the local stack needs (idempotent): Python envs, Spark connectors, each server not *_EXTERNAL
+	@targets="$$($(LAUNCHER) installs)" && { [ -z "$$targets" ] || $(MAKE) --no-print-directory $$targets; }
 
 # Created on first run; later runs append settings a newer .env.example added.
 .env: .env.example
@@ -162,8 +163,8 @@ unit: .env $(VENV)/.synced ## The unit tests alone: no server
 test chaos: TOPOLOGY := single
 test chaos: SECURE := false
 
-test: setup chromium wrk compose-cli lint ## lint, unit and integration tests on the single-node stack (the dashboard in headless Chromium), then the cluster's smoke test
-	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS) && bash tests/on_stack.sh SECURE=true tests/integration/secure \
+test: setup chromium wrk compose-cli lint ## lint, unit and integration tests on the single-node stack (the dashboard in headless Chromium), then secure and external mode's, then the cluster's smoke test
+	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS) && bash tests/external.sh tests/integration/secure tests/integration/external \
 	  && bash tests/on_stack.sh TOPOLOGY=cluster tests/integration/cluster -m "not chaos"
 
 test-cluster: setup ## The cluster topology's smoke test: stops the single-node stack, starts the cluster, orders through, exactness, down
@@ -171,6 +172,9 @@ test-cluster: setup ## The cluster topology's smoke test: stops the single-node 
 
 test-secure: setup ## Secure mode's tests: stops the single-node stack, starts it with TLS and accounts, the path and the refusals, down
 	@bash tests/on_stack.sh SECURE=true tests/integration/secure $(PYTEST_ARGS)
+
+test-external: setup ## External mode's tests: secured servers started as a stack of their own, the pipeline with every server *_EXTERNAL=true pointed at them
+	@bash tests/external.sh tests/integration/secure tests/integration/external $(PYTEST_ARGS)
 
 chaos-cluster: setup ## The cluster's node-loss tests (a Kafka node, a Cassandra node, a Spark worker, the driver killed -9)
 	@CHAOS_SCALE=$(or $(CHAOS_SCALE),1) bash tests/on_stack.sh TOPOLOGY=cluster tests/integration/cluster -m chaos -rP $(PYTEST_ARGS)

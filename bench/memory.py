@@ -21,8 +21,7 @@ from pathlib import Path
 
 from pipeline.settings import Settings
 from pipeline.stack import processes
-from pipeline.stack.services import kind_of
-from pipeline.stack.supervisor import pids
+from pipeline.stack.supervisor import kind_of, pids
 
 INTERVAL_S = 0.5
 MB = 1_000_000

@@ -117,6 +117,15 @@ class Settings(ContractSettings):
     # Locks secure mode's key store (pipeline/stack/tls.py).
     tls_keystore_password: SecretStr = SecretStr("")
 
+    # A server already run elsewhere (the addresses above point at it): `make up` installs and
+    # starts none of it, checks that it answers and applies topics and schemas to it.
+    kafka_external: bool = False
+    cassandra_external: bool = False
+    mysql_external: bool = False
+    superset_external: bool = False
+    # The cluster behind SPARK_MASTER (spark://…): no master or workers of ours.
+    spark_external: bool = False
+
     startup_timeout: float = 240.0
 
     api_host: str = "127.0.0.1"
@@ -179,6 +188,8 @@ class Settings(ContractSettings):
             "cassandra": bool(self.cassandra_username),
             "cassandra_admin": bool(self.cassandra_admin_username),
         }
+        if self.spark_external and not self.spark_master.startswith("spark://"):
+            raise ValueError("SPARK_EXTERNAL=true needs SPARK_MASTER=spark://host:port of that cluster")
         for account, used in needed.items():
             if used and not (
                 getattr(self, f"{account}_username") and getattr(self, f"{account}_password").get_secret_value()
@@ -192,6 +203,19 @@ class Settings(ContractSettings):
         if not any(key.strip() for key in keys.get_secret_value().split(",")):
             raise ValueError("at least one key is required (comma-separated)")
         return keys
+
+    @property
+    def external_kinds(self) -> set[str]:
+        """The kinds of server (as process-compose names them, `kafka-2` is a `kafka`) run elsewhere."""
+        switches = {
+            "kafka": self.kafka_external,
+            "cassandra": self.cassandra_external,
+            "mysql": self.mysql_external,
+            "superset": self.superset_external,
+            "spark-master": self.spark_external,
+            "spark-worker": self.spark_external,
+        }
+        return {kind for kind, external in switches.items() if external}
 
     @property
     def state_path(self) -> Path:

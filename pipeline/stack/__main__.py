@@ -1,6 +1,6 @@
 """Start, check and stop the local stack; what `make up`, `down`, `status` and `logs` run.
 
-Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown,schemas,probe} [NAME ...]
+Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown,schemas,probe,installs} [NAME ...]
 
 The processes and their rules live in process-compose.yaml; its supervisor,
 process-compose, runs them in the background. `up` starts the supervisor (or,
@@ -9,7 +9,12 @@ topics, schemas and dashboard, and prints a line per step until every process
 is ready, or stops with the failing one's name and log. `down` stops them
 (all, then the supervisor, without names) and keeps the data; `teardown` also
 deletes the state folder (data, logs, checkpoints). `schemas` and `probe` are
-steps of their own: process-compose and the docker compose file run them.
+steps of their own: process-compose and the docker compose file run them;
+`installs` names what `make setup` installs for the servers of ours.
+
+A server marked *_EXTERNAL=true runs elsewhere: `up` starts none of it (process-compose
+runs a copy of its file without it), waits until it answers at the addresses the
+settings give, and applies topics and schemas to it as to our own.
 """
 
 import argparse
@@ -25,7 +30,7 @@ from pydantic import SecretStr, ValidationError
 
 from pipeline.settings import REPO_ROOT, SECURE, Settings, get_settings
 from pipeline.stack import dashboard, processes, schemas, tls
-from pipeline.stack.services import Service, kind_of, misconfigured, probe_error, services
+from pipeline.stack.services import Service, misconfigured, probe_error, services
 from pipeline.stack.supervisor import (
     CONFIG,
     Process,
@@ -33,7 +38,9 @@ from pipeline.stack.supervisor import (
     SupervisorError,
     declared,
     dependencies,
+    kind_of,
     log_file,
+    own,
     pids,
     placement,
 )
@@ -65,7 +72,9 @@ def shown(path: Path) -> str:
 
 def read_the_log(settings: Settings, name: str) -> str:
     """Where the service's (or every node of a kind's) own words are: log files here, or the
-    container's log in docker mode."""
+    container's log in docker mode, or the server's own, run elsewhere."""
+    if kind_of(name) in settings.external_kinds:
+        return f"It runs elsewhere ({external_switch(name)}=true): read its own logs"
     paths = [log_file(settings, process) for process in declared() if name in (process, kind_of(process))]
     if any(path.exists() for path in paths):
         return f"Read {', '.join(shown(path) for path in paths)}"
@@ -91,8 +100,18 @@ def one_shot(name: str) -> bool:
     return "readiness_probe" not in declared()[name]
 
 
+def external_switch(name: str) -> str:
+    return f"{kind_of(name).split('-')[0].upper()}_EXTERNAL"
+
+
 def up(names: list[str], settings: Settings) -> None:
-    needed = dependencies(names or list(declared()))
+    wanted = dependencies(names or list(declared()))
+    needed = own(wanted, settings)
+    elsewhere = [
+        service
+        for service in services(settings)
+        if service.external and (service.kind in map(kind_of, wanted) or not names)
+    ]
     supervisor = Supervisor(settings)
     running = supervisor.processes() if supervisor.alive() else {}
     to_start = [name for name in needed if name not in running or not running[name].running]
@@ -105,12 +124,20 @@ def up(names: list[str], settings: Settings) -> None:
                 f"Stop that process or set {name.upper()}_PORT in .env. Log: {shown(log_file(settings, name))}"
             )
     already = {name for name in needed if name not in to_start and not one_shot(name)}
-    progress = Progress(sum(1 if one_shot(name) else 2 for name in needed if name in already or name in to_start))
-    if SECURE:
+    progress = Progress(
+        len(elsewhere) + sum(1 if one_shot(name) else 2 for name in needed if name in already or name in to_start)
+    )
+    if SECURE and own(["kafka", "cassandra", "mysql"], settings):  # certificates for servers of ours
         try:
             print(f"tls: {tls.ensure(settings)}", flush=True)
         except (ValueError, RuntimeError) as error:
             raise StackError(f"tls: {error}") from error
+    for service in elsewhere:
+        wait_for_answer(service, settings)
+        switch = external_switch(service.name)
+        progress.step(f"{service.name}: runs elsewhere ({switch}=true), answers on {service.host}:{service.port}")
+    if not needed:
+        return
     if not running:
         supervisor.start_server(needed, server_env(settings))
         wait_until_ready(supervisor, needed, already, settings, progress)
@@ -227,7 +254,10 @@ def status(names: list[str], settings: Settings) -> None:
         if names and service.name not in names:
             continue
         process = known.get(service.name)
-        if process and process.running:
+        if service.external:
+            answering = "NOT answering" if probe_error(service, settings) else "answering"
+            state = f"elsewhere, {answering} ({external_switch(service.name)}=true)"
+        elif process and process.running:
             answering = "NOT answering" if probe_error(service, settings) else "answering"
             state = f"up    pid {process.pid}, {answering}, {process.restarts} restarts"
         elif processes.port_taken(service.host, service.port):
@@ -235,11 +265,12 @@ def status(names: list[str], settings: Settings) -> None:
         else:
             state = "down"
         address = f"{service.host}:{service.port}"
-        print(f"{service.name:<14} {address:<16} {state:<48} log {shown(log_file(settings, service.name))}")
+        log = "-" if service.external else shown(log_file(settings, service.name))
+        print(f"{service.name:<14} {address:<16} {state:<48} log {log}")
 
 
 def logs(names: list[str], settings: Settings, follow: bool) -> None:
-    files = [log_file(settings, name) for name in names or declared()]
+    files = [log_file(settings, name) for name in own(names or list(declared()), settings)]
     if follow:
         os.execvp("tail", ["tail", "-n", "20", "-F", *map(str, files)])
     for path in files:
@@ -346,6 +377,20 @@ def probe(names: list[str], settings: Settings) -> None:
         print(f"{service.name}: answering on {service.host}:{service.port}")
 
 
+# What `make setup` installs for a kind of server of ours (its Makefile targets); nothing for one
+# run elsewhere.
+INSTALLS = {
+    "kafka": "kafka/target/classpath.txt",
+    "cassandra": "cassandra/target/classpath.txt",
+    "mysql": "mariadb",
+    "superset": "superset/.venv/.synced",
+}
+
+
+def installs(_names: list[str], settings: Settings) -> None:
+    print(" ".join(target for kind, target in INSTALLS.items() if kind not in settings.external_kinds))
+
+
 COMMANDS: dict[str, Callable[[list[str], Settings], None]] = {
     "up": up,
     "down": down,
@@ -356,6 +401,7 @@ COMMANDS: dict[str, Callable[[list[str], Settings], None]] = {
     "migrate": migrate,
     "upgrade-stream": upgrade_stream,
     "probe": probe,
+    "installs": installs,
 }
 
 

@@ -27,7 +27,7 @@ from pipeline.clients import (
     mysql_connection,
 )
 from pipeline.settings import Settings
-from pipeline.stack.supervisor import declared
+from pipeline.stack.supervisor import declared, kind_of
 
 # Connection attempts fail by design while a server boots; the launcher reports the outcome itself.
 for noisy in ("kafka", "cassandra"):
@@ -44,6 +44,7 @@ class Service:
     host: str
     port: int
     probe: Probe
+    external: bool = False  # run elsewhere (settings.external_kinds): not a process of ours
 
     def answers(self, settings: Settings) -> object:
         return self.probe(settings, self.host, self.port)
@@ -184,10 +185,6 @@ def probe_error(service: Service, settings: Settings) -> Exception | None:
         return error
 
 
-def kind_of(name: str) -> str:
-    return re.sub(r"-\d+$", "", name)
-
-
 def address(probe: dict, settings: Settings) -> tuple[str, int]:
     """The host and port a readiness probe of the process-compose file checks, its ${SETTINGS} filled in."""
     values = {**settings.model_dump(), "state_dir": settings.state_path}
@@ -203,11 +200,49 @@ def address(probe: dict, settings: Settings) -> tuple[str, int]:
     return tcp[1], int(tcp[2])
 
 
+def probe_port(_settings: Settings, host: str, port: int) -> object:
+    """A server whose client protocol has no cheap query here (a Spark master's spark://): its port."""
+    socket.create_connection((host, port), timeout=5).close()
+    return "port open"
+
+
+def external_addresses(kind: str, settings: Settings) -> list[tuple[str, int]]:
+    """Where the clients reach a kind of server run elsewhere: the addresses the settings give them."""
+
+    def split(address: str) -> tuple[str, int]:
+        host, _, port = address.strip().rpartition(":")
+        return host, int(port)
+
+    match kind:
+        case "kafka":
+            return [split(address) for address in settings.kafka_bootstrap.split(",")]
+        case "cassandra":
+            return [(node, settings.cassandra_port) for node in settings.cassandra_nodes]
+        case "mysql":
+            return [(settings.mysql_host, settings.mysql_port)]
+        case "superset":
+            return [(settings.superset_host, settings.superset_port)]
+        case "spark-master":
+            return [split(settings.spark_master.removeprefix("spark://"))]
+    return []  # a Spark worker: its master answers for the cluster
+
+
 def services(settings: Settings) -> list[Service]:
-    """Every long-running process of the topology, in start order."""
-    found = []
-    for name, process in declared().items():
-        if "readiness_probe" in process:
-            host, port = address(process["readiness_probe"], settings)
-            found.append(Service(name, kind_of(name), host, port, PROBES[kind_of(name)]))
-    return found
+    """Every long-running server of the topology, in start order: the processes of ours, and
+    in their place each address of a kind run elsewhere."""
+    servers = {name: process for name, process in declared().items() if "readiness_probe" in process}
+    kinds = list(dict.fromkeys(kind_of(name) for name in servers))
+    for kind in sorted(settings.external_kinds - set(kinds)):  # e.g. the master behind SPARK_MASTER
+        kinds.insert(kinds.index("spark") if "spark" in kinds else len(kinds), kind)
+    found = [
+        Service(name, kind_of(name), *address(process["readiness_probe"], settings), PROBES[kind_of(name)])
+        for name, process in servers.items()
+        if kind_of(name) not in settings.external_kinds
+    ]
+    for kind in settings.external_kinds:
+        addresses = external_addresses(kind, settings)
+        probe = probe_port if kind == "spark-master" else PROBES[kind]
+        for number, (host, port) in enumerate(addresses, 1):
+            name = kind if len(addresses) == 1 else f"{kind}-{number}"
+            found.append(Service(name, kind, host, port, probe, external=True))
+    return sorted(found, key=lambda service: kinds.index(service.kind))

@@ -46,6 +46,11 @@ class Process:
         return self.status in RUNNING
 
 
+def kind_of(name: str) -> str:
+    """A process's kind of server: `kafka-2` is a `kafka`."""
+    return re.sub(r"-\d+$", "", name)
+
+
 def declared() -> dict[str, dict]:
     """The processes of process-compose.yaml, in the order they are declared (their start order)."""
     return yaml.safe_load(CONFIG.read_text())["processes"]
@@ -67,8 +72,37 @@ def dependencies(names: list[str]) -> list[str]:
         needed = wider
 
 
+def own(names: list[str], settings: Settings) -> list[str]:
+    """names without the servers run elsewhere (settings.external_kinds)."""
+    return [name for name in names if kind_of(name) not in settings.external_kinds]
+
+
+def effective_config(settings: Settings) -> Path:
+    """The file process-compose runs: CONFIG, or, with servers run elsewhere, a copy in the state
+    folder without them and without waiting on them. (process-compose's own `disabled: true`
+    would leave the dependencies on them, which its strict mode refuses.)"""
+    if not settings.external_kinds:
+        return CONFIG
+    project = yaml.safe_load(CONFIG.read_text())
+    project["processes"] = {
+        name: {
+            **process,
+            "depends_on": {dep: rule for dep, rule in process.get("depends_on", {}).items() if own([dep], settings)},
+        }
+        for name, process in project["processes"].items()
+        if own([name], settings)
+    }
+    path = settings.state_path / "run" / CONFIG.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"# {CONFIG.name} without the external servers, made by `make up`\n" + yaml.safe_dump(project, sort_keys=False)
+    )
+    return path
+
+
 class Supervisor:
     def __init__(self, settings: Settings):
+        self.settings = settings
         self.socket = settings.state_path / "run" / "process-compose.sock"
         self.log_file = settings.state_path / "log" / "process-compose.log"
         self.client = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)), base_url="http://pc")
@@ -87,7 +121,7 @@ class Supervisor:
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)  # left by a server that was killed
-        command = [binary, "--config", str(CONFIG), "--disable-dotenv", "--ordered-shutdown"]
+        command = [binary, "--config", str(effective_config(self.settings)), "--disable-dotenv", "--ordered-shutdown"]
         command += ["--use-uds", "--unix-socket", str(self.socket), "--log-file", str(self.log_file)]
         started = subprocess.run(
             [*command, "up", "--detached", "--keep-project", *names],

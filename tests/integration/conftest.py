@@ -6,13 +6,22 @@ import httpx
 import pandas as pd
 import pytest
 
-from pipeline.settings import SECURE, TOPOLOGY, Settings
+from pipeline.settings import SECURE, TOPOLOGY, Settings, get_settings
 from pipeline.stack.services import services
 from pipeline.stack.supervisor import pids
 from tests.integration.helpers import cassandra_session, pipeline_mysql
 
-# cluster/ and secure/ run against their own stacks alone (tests/on_stack.sh starts them).
-collect_ignore = [name for name, on in (("cluster", TOPOLOGY == "cluster"), ("secure", SECURE)) if not on]
+# cluster/, secure/ and external/ run against their own stacks alone (tests/on_stack.sh and
+# tests/external.sh start them).
+collect_ignore = [
+    name
+    for name, on in (
+        ("cluster", TOPOLOGY == "cluster"),
+        ("secure", SECURE),
+        ("external", get_settings().external_kinds),
+    )
+    if not on
+]
 
 
 def pytest_collection_modifyitems(items):
@@ -24,7 +33,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session", autouse=True)
 def running_stack(settings: Settings) -> None:
     running = pids(settings)
-    down = [s.name for s in services(settings) if s.name not in running]
+    down = [s.name for s in services(settings) if not s.external and s.name not in running]
     if down:
         pytest.fail(f"not running: {', '.join(down)}. Start the stack with `make up` (make test does).")
 
