@@ -7,7 +7,8 @@
 # each start): STATE_DIR, KAFKA_NODE_ID, KAFKA_HOST, KAFKA_PORT, KAFKA_CONTROLLER_PORT,
 # KAFKA_VOTERS, KAFKA_REPLICATION_FACTOR, KAFKA_MIN_INSYNC_REPLICAS, KAFKA_HEAP, and
 # secure mode's KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_USERNAME,
-# KAFKA_PASSWORD, TLS_KEYSTORE_PASSWORD (the key store: pipeline/stack/tls.py).
+# KAFKA_PASSWORD, KAFKA_ADMIN_USERNAME, KAFKA_ADMIN_PASSWORD, TLS_KEYSTORE_PASSWORD
+# (the key store: pipeline/stack/tls.py).
 # Secrets go to the node's own files (mode 600), never to a command's arguments.
 set -euo pipefail
 umask 077
@@ -15,7 +16,8 @@ umask 077
 HERE="$(cd "$(dirname "$0")" && pwd)"
 settings=$(cd "$HERE/.." && .venv/bin/python -m pipeline.settings STATE_DIR KAFKA_NODE_ID KAFKA_HOST KAFKA_PORT \
   KAFKA_CONTROLLER_PORT KAFKA_VOTERS KAFKA_REPLICATION_FACTOR KAFKA_MIN_INSYNC_REPLICAS KAFKA_HEAP \
-  KAFKA_SECURITY_PROTOCOL KAFKA_SASL_MECHANISM KAFKA_USERNAME KAFKA_PASSWORD TLS_KEYSTORE_PASSWORD) || exit 2
+  KAFKA_SECURITY_PROTOCOL KAFKA_SASL_MECHANISM KAFKA_USERNAME KAFKA_PASSWORD KAFKA_ADMIN_USERNAME KAFKA_ADMIN_PASSWORD \
+  TLS_KEYSTORE_PASSWORD) || exit 2
 eval "$settings"
 
 KDIR="$STATE_DIR/${PC_PROC_NAME:-kafka}"
@@ -35,8 +37,7 @@ for v in KDIR KAFKA_NODE_ID KAFKA_HOST KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_VO
   conf="${conf//@$v@/"${!v}"}"
 done
 # Generated passwords are URL-safe; a hand-set one may hold quotes or backslashes.
-jaas_password=${KAFKA_PASSWORD//\\/\\\\}
-jaas_password=${jaas_password//\"/\\\"}
+jaas_quoted() { local value=${1//\\/\\\\}; printf '"%s"' "${value//\"/\\\"}"; }
 if [[ $KAFKA_SECURITY_PROTOCOL != PLAINTEXT ]]; then
   conf+=$'\n'"ssl.keystore.type=PKCS12"
   conf+=$'\n'"ssl.keystore.location=$STATE_DIR/tls/server.p12"
@@ -46,17 +47,27 @@ if [[ $KAFKA_SECURITY_PROTOCOL != PLAINTEXT ]]; then
   conf+=$'\n'"ssl.truststore.location=$STATE_DIR/tls/ca.pem"
 fi
 if [[ $KAFKA_SECURITY_PROTOCOL == SASL_SSL ]]; then
-  # Brokers authenticate to each other with the pipeline's account; PLAIN lists its users here,
-  # SCRAM keeps them in the metadata log (made at format, below).
+  # Brokers authenticate to each other with the admin's account (else the pipeline's); PLAIN
+  # lists the users here, SCRAM keeps them in the metadata log (made at format, below).
+  broker_user=${KAFKA_ADMIN_USERNAME:-$KAFKA_USERNAME} broker_password=${KAFKA_ADMIN_PASSWORD}
+  [[ -n $KAFKA_ADMIN_USERNAME ]] || broker_password=$KAFKA_PASSWORD
   mechanism=${KAFKA_SASL_MECHANISM,,}
   module=scram.ScramLoginModule users=""
   if [[ $mechanism == plain ]]; then
-    module=plain.PlainLoginModule users=" user_$KAFKA_USERNAME=\"$jaas_password\""
+    module=plain.PlainLoginModule users=" user_$KAFKA_USERNAME=$(jaas_quoted "$KAFKA_PASSWORD")"
+    [[ -z $KAFKA_ADMIN_USERNAME ]] || users+=" user_$KAFKA_ADMIN_USERNAME=$(jaas_quoted "$KAFKA_ADMIN_PASSWORD")"
   fi
   conf+=$'\n'"sasl.enabled.mechanisms=$KAFKA_SASL_MECHANISM"
   conf+=$'\n'"sasl.mechanism.inter.broker.protocol=$KAFKA_SASL_MECHANISM"
   conf+=$'\n'"listener.name.client.$mechanism.sasl.jaas.config=org.apache.kafka.common.security.$module required"
-  conf+=" username=\"$KAFKA_USERNAME\" password=\"$jaas_password\"$users;"
+  conf+=" username=$(jaas_quoted "$broker_user") password=$(jaas_quoted "$broker_password")$users;"
+  if [[ -n $KAFKA_ADMIN_USERNAME ]]; then
+    # ACLs on: the admin (the brokers' account) may do anything and grants the pipeline's
+    # account its topics. The controller listener is plaintext on the node's own address,
+    # so its broker-to-controller requests come as ANONYMOUS.
+    conf+=$'\n'"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    conf+=$'\n'"super.users=User:$KAFKA_ADMIN_USERNAME;User:ANONYMOUS"
+  fi
 fi
 printf '%s\n' "$conf" > "$CONF"
 
@@ -83,6 +94,8 @@ if [[ ! -f "$DATA/meta.properties" ]]; then
     # The account's SCRAM credential goes into the metadata log; the java launcher reads
     # the whole command from a file (mode 600), so its password never shows in `ps`.
     format+=(--add-scram "$KAFKA_SASL_MECHANISM=[name=$KAFKA_USERNAME,password=$KAFKA_PASSWORD]")
+    [[ -z $KAFKA_ADMIN_USERNAME ]] ||
+      format+=(--add-scram "$KAFKA_SASL_MECHANISM=[name=$KAFKA_ADMIN_USERNAME,password=$KAFKA_ADMIN_PASSWORD]")
   fi
   args="$KDIR/format.args"
   printf '"%s"\n' "${TOOL[@]:1}" "${format[@]}" > "$args"

@@ -95,7 +95,11 @@ def spark_kafka_options(settings: Settings) -> dict[str, str]:
 
 
 def kafka_admin(settings: Settings, **options: int) -> KafkaAdminClient:
-    """An admin client of the settings' Kafka (every node of the bootstrap list)."""
+    """An admin client of the settings' Kafka (every node of the bootstrap list), signed in as
+    KAFKA_ADMIN_USERNAME when it is set."""
+    if settings.kafka_admin_username:
+        admin = {"kafka_username": settings.kafka_admin_username, "kafka_password": settings.kafka_admin_password}
+        settings = settings.model_copy(update=admin)
     return KafkaAdminClient(**kafka_python_config(settings), **options)
 
 

@@ -68,6 +68,10 @@ class Settings(ContractSettings):
     kafka_username: str = ""
     kafka_password: SecretStr = SecretStr("")
     kafka_ssl_ca_file: str = ""
+    # The account that creates the topics and grants the pipeline's account its ACLs on them
+    # (secure mode: also the brokers' own); empty: the pipeline's account creates the topics.
+    kafka_admin_username: str = ""
+    kafka_admin_password: SecretStr = SecretStr("")
     orders_topic: str = "orders"
     dlq_topic: str = "orders.dlq"
     orders_partitions: int = 3
@@ -185,6 +189,7 @@ class Settings(ContractSettings):
     def _accounts_have_passwords(self) -> "Settings":
         needed = {
             "kafka": self.kafka_security_protocol == "SASL_SSL",
+            "kafka_admin": bool(self.kafka_admin_username),
             "cassandra": bool(self.cassandra_username),
             "cassandra_admin": bool(self.cassandra_admin_username),
         }

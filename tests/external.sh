@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # External mode's test bed: "their" servers (Kafka, Cassandra, MySQL, Superset) started
-# as a stack of their own in secure mode (TLS and accounts, state in var/secure), then
+# as a stack of their own in secure mode (TLS and accounts, state in var/external-servers,
+# apart from `make test-secure`'s var/secure), then
 # the pipeline with every one of them marked *_EXTERNAL=true (state in var/external):
 # its launcher starts only the API, the job and the schema steps, pointed at them.
 # Runs pytest with the arguments given; stops both stacks whatever happened.
@@ -9,7 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 TOPOLOGY=single SECURE=false $PY -m pipeline.stack down
-export SECURE=true SERVERS_STATE_DIR=var/secure
+export SECURE=true SERVERS_STATE_DIR=var/external-servers
+# Their CA, which the servers' stack makes in its state folder.
+export KAFKA_SSL_CA_FILE=$SERVERS_STATE_DIR/tls/ca.pem CASSANDRA_SSL_CA_FILE=$SERVERS_STATE_DIR/tls/ca.pem \
+  MYSQL_SSL_CA_FILE=$SERVERS_STATE_DIR/tls/ca.pem
 PIPELINE=(env STATE_DIR=var/external KAFKA_EXTERNAL=true CASSANDRA_EXTERNAL=true MYSQL_EXTERNAL=true SUPERSET_EXTERNAL=true)
 trap '"${PIPELINE[@]}" $PY -m pipeline.stack down; STATE_DIR=$SERVERS_STATE_DIR $PY -m pipeline.stack down' EXIT
 STATE_DIR=$SERVERS_STATE_DIR $PY -m pipeline.stack up kafka cassandra mysql superset

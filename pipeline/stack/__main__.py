@@ -46,7 +46,7 @@ from pipeline.stack.supervisor import (
 )
 
 SCHEMAS: dict[str, tuple[str, Callable[[Settings], object]]] = {
-    "kafka": ("topics", lambda s: f"created {schemas.create_topics(s) or 'none (all exist)'}"),
+    "kafka": ("topics", schemas.apply_kafka),
     "cassandra": ("keyspace and tables", schemas.apply_cassandra),
     "mysql": ("database, tables, users and customers", schemas.apply_mysql),
     "superset": ("dashboard", dashboard.apply),

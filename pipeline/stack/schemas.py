@@ -5,7 +5,7 @@ import re
 import time
 
 from cassandra.cluster import Cluster, NoHostAvailable
-from kafka.admin import NewTopic
+from kafka.admin import ACL, ACLOperation, ACLPermissionType, NewTopic, ResourcePattern, ResourceType
 
 from pipeline.clients import cassandra_admin_account, cassandra_cluster, kafka_admin, mysql_admin
 from pipeline.settings import REPO_ROOT, Settings
@@ -38,6 +38,41 @@ def create_topics(settings: Settings) -> list[str]:
         return missing
     finally:
         admin.close()
+
+
+def pipeline_acls(settings: Settings) -> list[ACL]:
+    """What the pipeline's Kafka account may do: the API writes orders, the job reads them and
+    writes dead letters (docs/security.md)."""
+    grants = {
+        settings.orders_topic: (ACLOperation.DESCRIBE, ACLOperation.READ, ACLOperation.WRITE),
+        settings.dlq_topic: (ACLOperation.DESCRIBE, ACLOperation.WRITE),
+    }
+    return [
+        ACL(
+            f"User:{settings.kafka_username}",
+            "*",
+            operation,
+            ACLPermissionType.ALLOW,
+            ResourcePattern(ResourceType.TOPIC, topic),
+        )
+        for topic, operations in grants.items()
+        for operation in operations
+    ]
+
+
+def apply_kafka(settings: Settings) -> str:
+    """The topics, and with an admin account the pipeline's ACLs (adding one again changes nothing)."""
+    created = f"created {create_topics(settings) or 'none (all exist)'}"
+    if not settings.kafka_admin_username:
+        return created
+    admin = kafka_admin(settings, request_timeout_ms=10000)
+    try:
+        answer = admin.create_acls(pipeline_acls(settings))
+    finally:
+        admin.close()
+    if answer["failed"]:
+        raise RuntimeError(f"granting ACLs to User:{settings.kafka_username} failed: {answer['failed']}")
+    return f"{created}; {len(answer['succeeded'])} ACLs for User:{settings.kafka_username}"
 
 
 # How long a new cluster may take to make its default superuser after its client port opens.

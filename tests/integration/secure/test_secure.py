@@ -13,10 +13,21 @@ import httpx
 import pymysql
 import pytest
 from cassandra.cluster import Cluster, NoHostAvailable
+from kafka.admin import (
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    KafkaAdminClient,
+    NewTopic,
+    ResourcePatternFilter,
+    ResourceType,
+)
 from kafka.errors import KafkaError
 from pydantic import SecretStr
 
 from kafka import KafkaConsumer
+from pipeline.clients import kafka_admin, kafka_python_config
 from pipeline.stack import dashboard
 from tests.integration.ground_truth import Run, assert_stored_exactly, post, sales_rows, wait_until_stored
 from tests.integration.helpers import stack
@@ -88,23 +99,57 @@ def test_clients_without_tls_or_without_the_account_are_refused(settings):
     assert refused.value.args[0] == 1045  # MariaDB says "access denied" to a client without TLS
 
 
+def test_the_pipelines_kafka_account_may_use_its_two_topics_and_nothing_else(settings):
+    admin = kafka_admin(settings)
+    everything = ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)
+    principal = f"User:{settings.kafka_username}"
+    acls, _ = admin.describe_acls(ACLFilter(principal, "*", ACLOperation.ANY, ACLPermissionType.ANY, everything))
+    admin.close()
+    assert {(acl.resource_pattern.resource_name, acl.operation.name) for acl in acls} == {
+        (settings.orders_topic, "DESCRIBE"),
+        (settings.orders_topic, "READ"),
+        (settings.orders_topic, "WRITE"),
+        (settings.dlq_topic, "DESCRIBE"),
+        (settings.dlq_topic, "WRITE"),
+    }
+    pipeline = KafkaAdminClient(**kafka_python_config(settings))
+    try:
+        with pytest.raises(KafkaError, match="Authorization"):
+            pipeline.create_topics([NewTopic("not-granted", 1, 1)])
+    finally:
+        pipeline.close()
+    # The dead letters are for operators to read, not the pipeline.
+    consumer = KafkaConsumer(settings.dlq_topic, **kafka_python_config(settings), consumer_timeout_ms=5000)
+    try:
+        with pytest.raises(KafkaError, match="Authorization"):
+            list(consumer)
+    finally:
+        consumer.close()
+
+
+NOT_THE_CA = "the servers' certificate"
+
+
 @pytest.mark.parametrize(
     ("setting", "kind", "named"),
     [
         ({"KAFKA_PASSWORD": "wrong"}, "kafka", "KAFKA_PASSWORD"),
         ({"KAFKA_SSL_CA_FILE": "missing.pem"}, "kafka", "KAFKA_SSL_CA_FILE=missing.pem: no such file"),
-        ({"KAFKA_SSL_CA_FILE": "var/secure/tls/server.pem"}, "kafka", "KAFKA_SSL_CA_FILE"),  # not the CA
+        ({"KAFKA_SSL_CA_FILE": NOT_THE_CA}, "kafka", "KAFKA_SSL_CA_FILE"),  # not the CA
         ({"KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}, "kafka", "KAFKA_SECURITY_PROTOCOL"),
         ({"CASSANDRA_ADMIN_USERNAME": "", "CASSANDRA_PASSWORD": "wrong"}, "cassandra", "CASSANDRA_PASSWORD"),
         ({"CASSANDRA_SSL": "false"}, "cassandra", "CASSANDRA_SSL"),
-        ({"CASSANDRA_SSL_CA_FILE": "var/secure/tls/server.pem"}, "cassandra", "CASSANDRA_SSL_CA_FILE"),
+        ({"CASSANDRA_SSL_CA_FILE": NOT_THE_CA}, "cassandra", "CASSANDRA_SSL_CA_FILE"),
         ({"MYSQL_SSL": "false"}, "mysql", "MYSQL_SSL"),
-        ({"MYSQL_SSL_CA_FILE": "var/secure/tls/server.pem"}, "mysql", "MYSQL_SSL_CA_FILE"),
+        ({"MYSQL_SSL_CA_FILE": NOT_THE_CA}, "mysql", "MYSQL_SSL_CA_FILE"),
     ],
     ids=lambda value: "+".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else None,
 )
-def test_a_wrong_setting_gets_one_line_naming_the_service_and_the_setting(setting, kind, named):
+def test_a_wrong_setting_gets_one_line_naming_the_service_and_the_setting(settings, setting, kind, named):
     """What `make up` and `python -m pipeline.stack probe` say: one line, at once, no traceback."""
+    # A certificate the CA signed, given where the CA belongs.
+    server_certificate = str(Path(settings.kafka_ssl_ca_file).with_name("server.pem"))
+    setting = {name: server_certificate if value == NOT_THE_CA else value for name, value in setting.items()}
     checked = stack("probe", kind, env=setting, timeout=60)
     assert checked.returncode == 1, checked.stdout + checked.stderr
     lines = checked.stderr.strip().splitlines()
