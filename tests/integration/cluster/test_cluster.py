@@ -68,6 +68,11 @@ def test_cassandra_is_three_nodes_and_the_keyspace_has_three_replicas(settings, 
 
 
 def test_the_job_runs_on_two_workers_with_the_shipped_python(settings):
+    # The driver answers before the master has launched its executors, and each executor
+    # unpacks the shipped Python itself once it runs: a just-started job gets two minutes.
+    deadline = time.monotonic() + 120
+    while len(job_executors(settings)) < 2 and time.monotonic() < deadline:
+        time.sleep(2)
     master = spark_master(settings)
     assert [w["state"] for w in master["workers"]] == ["ALIVE", "ALIVE"]
     assert [app["name"] for app in master["activeapps"]] == ["orders_stream"]
