@@ -68,10 +68,14 @@ def test_cassandra_is_three_nodes_and_the_keyspace_has_three_replicas(settings, 
 
 
 def test_the_job_runs_on_two_workers_with_the_shipped_python(settings):
-    # The driver answers before the master has launched its executors, and each executor
-    # unpacks the shipped Python itself once it runs: a just-started job gets two minutes.
-    deadline = time.monotonic() + 120
-    while len(job_executors(settings)) < 2 and time.monotonic() < deadline:
+    # The driver answers before the master has launched its executors, and an executor
+    # unpacks the shipped Python only when its first task arrives: a just-started job
+    # gets five minutes for both.
+    def unpacked() -> list[Path]:
+        return list(settings.state_path.glob("spark-worker-*/app-*/*/environment/bin/python"))
+
+    deadline = time.monotonic() + 300
+    while (len(job_executors(settings)) < 2 or len(unpacked()) < 2) and time.monotonic() < deadline:
         time.sleep(2)
     master = spark_master(settings)
     assert [w["state"] for w in master["workers"]] == ["ALIVE", "ALIVE"]
@@ -82,7 +86,7 @@ def test_the_job_runs_on_two_workers_with_the_shipped_python(settings):
     for worker in master["workers"]:
         state = httpx.get(f"{worker['webuiaddress']}/json/", timeout=10).json()
         assert [e["appid"] for e in state["executors"]] == [app]
-    environments = list(settings.state_path.glob(f"spark-worker-*/{app}/*/environment/bin/python"))
+    environments = [path for path in unpacked() if path.parts[-5] == app]
     assert len(environments) == 2, environments
 
 
