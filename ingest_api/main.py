@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from ingest_api.observe import PRODUCED, REJECTED, ObserveRequests, configure_logging
 from ingest_api.producer import KafkaUnavailable, OrderProducer
-from pipeline.contract import Order, Problem, loads, validate, validate_batch
+from pipeline.contract import Order, Problem, RepeatedKey, loads, validate, validate_batch
 from pipeline.settings import Settings, get_settings
 
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="One of the keys in API_KEYS")
@@ -76,6 +76,9 @@ async def json_body(request: Request, settings: Settings = Depends(app_settings)
             raise ApiError(413, "body", f"larger than {settings.max_body_bytes} bytes")
     try:
         return loads(body)
+    except RepeatedKey as error:
+        REJECTED.labels("repeated_key").inc()
+        raise ApiError(422, error.key, error.reason) from None
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         REJECTED.labels("invalid_json").inc()
         raise ApiError(422, "body", f"invalid JSON: {error}") from None

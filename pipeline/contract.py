@@ -129,12 +129,32 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not a number")
 
 
+class RepeatedKey(ValueError):
+    """A JSON object names one key twice: which of its values was meant cannot be known."""
+
+    reason = "repeated in one JSON object: send each field once"
+
+    def __init__(self, key: str):
+        super().__init__(f"{key}: {self.reason}")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    unique: dict[str, object] = {}
+    for key, value in pairs:
+        if key in unique:
+            raise RepeatedKey(key)
+        unique[key] = value
+    return unique
+
+
 def loads(body: bytes | bytearray | str) -> object:
-    """JSON as the contract reads it: numbers with a fraction become Decimal, NaN and Infinity are refused.
+    """JSON as the contract reads it: numbers with a fraction become Decimal, NaN and Infinity are refused,
+    and so is an object with a repeated key (RepeatedKey), which json.loads would read as its last value.
 
     Raises ValueError (bad UTF-8 included) or RecursionError for what is not JSON.
     """
-    return json.loads(body, parse_float=Decimal, parse_constant=_no_constants)
+    return json.loads(body, parse_float=Decimal, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
 
 
 def problems(error: ValidationError) -> list[Problem]:

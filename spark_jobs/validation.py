@@ -30,7 +30,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipeline.contract import MAX_FUTURE_SKEW, MIN_CREATED_AT, Order, loads, problems
+from pipeline.contract import MAX_FUTURE_SKEW, MIN_CREATED_AT, Order, RepeatedKey, loads, problems
 
 # Records without an order_id get uuid5(namespace, "topic/partition/offset"):
 # the same id every time the record is read, so a replay rewrites one row.
@@ -126,6 +126,8 @@ def validate_record(
         order = Order.model_validate(loads(value or b""), context={"received_at": received_at})
     except ValidationError as error:
         return None, "; ".join(f"{p['field']}: {p['reason']}" for p in problems(error))
+    except RepeatedKey as error:
+        return None, str(error)
     except (ValueError, RecursionError) as error:
         return None, f"body: invalid JSON: {error}"
     # The API fills these two with fresh values; here they must come out the same on every replay.

@@ -84,6 +84,8 @@ def test_requests_without_a_valid_key_are_refused_and_produce_nothing(settings, 
     [
         (b"customer_id=1", "application/x-www-form-urlencoded", 415, "Content-Type"),
         (b'{"customer_id": 1,', "application/json", 422, "body"),
+        (b'{"customer_id": 1, "source": "Dine In", "quantity": 1, "quantity": 9}', "application/json", 422, "quantity"),
+        (b'[{"customer_id": 1, "customer_id": 2}]', "application/json", 422, "customer_id"),
         (b" " * 1_048_577, "application/json", 413, "body"),
     ],
 )
@@ -104,6 +106,13 @@ def test_health_readiness_metrics_and_docs(api):
     assert "ingest_orders_produced_total" in metrics
     schema = api.get("/openapi.json").json()
     assert set(schema["components"]["schemas"]["Order"]["properties"]) == set(Order.model_fields)
+    # /docs' "Authorize" and "Try it out": the key's scheme, on both routes that need it, with their answers.
+    [(scheme_name, scheme)] = schema["components"]["securitySchemes"].items()
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
+    for path in ("/orders", "/orders/batch"):
+        operation = schema["paths"][path]["post"]
+        assert operation["security"] == [{scheme_name: []}], path
+        assert {"202", "401", "403", "413", "415", "422", "503"} <= set(operation["responses"]), path
     assert api.get("/docs").status_code == 200
 
 

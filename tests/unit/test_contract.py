@@ -7,7 +7,7 @@ from uuid import UUID
 import pytest
 from pydantic import ValidationError
 
-from pipeline.contract import MAX_QUANTITY, Order, PaymentMethod, Source, validate_batch
+from pipeline.contract import MAX_QUANTITY, Order, PaymentMethod, RepeatedKey, Source, loads, validate_batch
 
 VALID = {"customer_id": 7, "source": "Dine In", "quantity": 2}
 
@@ -151,6 +151,19 @@ def test_a_sent_total_that_differs_is_rejected_on_total():
 
 def test_unknown_fields_are_rejected_by_name():
     assert rejected_fields(discount=5) == {"discount"}
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('{"customer_id": 7, "source": "Dine In", "quantity": 2, "quantity": 2}', "quantity"),
+        ('[{"customer_id": 7}, {"source": "Dine In", "source": "Takeaway"}]', "source"),
+    ],
+)
+def test_a_repeated_key_is_refused_by_name_not_read_as_its_last_value(body, key):
+    with pytest.raises(RepeatedKey) as error:
+        loads(body)
+    assert error.value.key == key
 
 
 def test_the_kafka_record_is_keyed_by_order_id_and_carries_money_as_strings():

@@ -151,6 +151,7 @@ POISON = {
     b'{"customer_id": 7, "source": "Dine In", "quantity": 1e400}': "quantity:",
     b'{"customer_id": 7, "source": "Dine In", "quantity": 100000000000000000000}': "quantity:",
     b'{"customer_id": 7, "source": "Dine In", "quantity": 1, "coupon": "x"}': "coupon: Extra inputs",
+    b'{"customer_id": 7, "source": "Dine In", "quantity": 1, "quantity": 9}': "quantity: repeated in one JSON object",
     b'{"customer_id": 7, "source": "Dine In", "quantity": 2, "unit_price": "1.00", "total": "3.00"}': (
         "total: Value error"
     ),
