@@ -141,6 +141,11 @@ def mysql_admin(settings: Settings, *, database: str | None = None, autocommit: 
     )
 
 
+# TIMESTAMP columns (stream_progress.recorded_at) read in UTC, as every DATETIME is written,
+# whatever time zone a managed server defaults to.
+MYSQL_SESSION_UTC = "SET time_zone = '+00:00'"
+
+
 def mysql_connection(settings: Settings, *, autocommit: bool = False) -> pymysql.Connection:
     """The pipeline's own MySQL account, in its database."""
     return pymysql.connect(
@@ -151,6 +156,7 @@ def mysql_connection(settings: Settings, *, autocommit: bool = False) -> pymysql
         database=settings.mysql_database,
         autocommit=autocommit,
         connect_timeout=10,
+        init_command=MYSQL_SESSION_UTC,
         **mysql_ssl(settings),
     )
 

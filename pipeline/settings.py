@@ -169,6 +169,12 @@ class Settings(ContractSettings):
     window_duration: str = "1 minute"
     watermark_delay: str = "2 minutes"
     customers_refresh_seconds: float = 60.0
+    # Days of rows MySQL keeps (pipeline/retention.py; 0: all), purged every interval by the job.
+    minute_windows_keep_days: int = 2
+    hour_windows_keep_days: int = 90
+    day_windows_keep_days: int = 0
+    progress_keep_days: int = 7
+    retention_interval_seconds: float = 3600.0
     stream_batch_timeout_seconds: float = 900.0
 
     superset_host: str = "127.0.0.1"

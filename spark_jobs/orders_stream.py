@@ -65,7 +65,14 @@ def main() -> None:
     # Credentials from the settings, here rather than in spark-submit's arguments, which `ps` shows.
     spark = SparkSession.builder.appName(QUERY_NAME).config(map=spark_cassandra_conf(settings)).getOrCreate()
     customers = Customers(spark, settings)
-    writer = BatchWriter(spark, settings, QUERY_NAME, checkpoint_id, committed)
+    writer = BatchWriter(
+        spark,
+        settings,
+        QUERY_NAME,
+        checkpoint_id,
+        committed,
+        batch_end=lambda batch_id: state.batch_log("offsets", batch_id)[-1][settings.orders_topic],
+    )
 
     def each_batch(batch: DataFrame, batch_id: int) -> None:
         if writer.already_committed(batch_id):

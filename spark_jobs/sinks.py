@@ -13,42 +13,82 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import pymysql
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pyspark import inheritable_thread_target
 from pyspark.sql import DataFrame, Row, SparkSession
 
-from pipeline.clients import mysql_connection, spark_kafka_options
+from pipeline import retention
+from pipeline.clients import librdkafka_config, mysql_connection, spark_kafka_options
 from pipeline.settings import Settings
 from spark_jobs import liveness, transforms
 
-ADD_SALES = """
-INSERT INTO sales_by_minute
-  (window_start, window_end, source, state, payment_method, currency, orders, units, revenue)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON DUPLICATE KEY UPDATE
-  orders = orders + VALUES(orders), units = units + VALUES(units), revenue = revenue + VALUES(revenue)"""
-ADD_PRODUCT_SALES = """
-INSERT INTO product_sales_by_minute (window_start, window_end, product_id, orders, units, revenue)
-VALUES (%s, %s, %s, %s, %s, %s)
-ON DUPLICATE KEY UPDATE
-  orders = orders + VALUES(orders), units = units + VALUES(units), revenue = revenue + VALUES(revenue)"""
+# The window tables by name, with their dimensions; each minute table has its rollups (transforms.ROLLUPS).
+WINDOW_TABLES = {
+    "sales_by_minute": ("source", "state", "payment_method", "currency"),
+    "product_sales_by_minute": ("product_id",),
+}
+
+
+def add_windows(table: str, dimensions: tuple[str, ...]) -> str:
+    """The upsert that adds a batch's increments to a window table."""
+    columns = ("window_start", "window_end", *dimensions, "orders", "units", "revenue")
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        "ON DUPLICATE KEY UPDATE orders = orders + VALUES(orders), units = units + VALUES(units), "
+        "revenue = revenue + VALUES(revenue)"
+    )
+
+
 COMMITTED_BATCH = "SELECT batch_id, checkpoint_id FROM stream_commits WHERE query_name = %s FOR UPDATE"
 COMMIT_BATCH = """
 INSERT INTO stream_commits (query_name, batch_id, checkpoint_id) VALUES (%s, %s, %s)
 ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id), checkpoint_id = VALUES(checkpoint_id)"""
 RECORD_PROGRESS = """
 INSERT INTO stream_progress (query_name, checkpoint_id, batch_id, input_rows, dead_letters, rows_per_second,
-                             duration_ms, max_event_time, watermark, late_rows)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+                             duration_ms, max_event_time, watermark, late_rows, consumer_lag)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
 NEWEST_EVENT_TIME = "SELECT MAX(max_event_time) FROM stream_progress WHERE query_name = %s"
+
+
+class TopicEnd:
+    """Where a topic ends now: how many offsets a batch that ended at `end` is behind it."""
+
+    def __init__(self, settings: Settings):
+        self.topic = settings.orders_topic
+        # Never subscribes nor commits: the group id is only what librdkafka requires of a consumer.
+        self.consumer = Consumer({**librdkafka_config(settings), "group.id": "orders_stream.lag"})
+
+    def offsets_behind(self, end: dict[str, int]) -> int | None:
+        """`end`: partition -> next offset, as Spark's offsets log has it; None when Kafka does not answer."""
+        try:
+            latest = {
+                partition: self.consumer.get_watermark_offsets(TopicPartition(self.topic, int(partition)), timeout=2)
+                for partition in end
+            }
+        except KafkaException:
+            return None
+        return sum(max(0, latest[partition][1] - offset) for partition, offset in end.items())
 
 
 class BatchWriter:
     """Writes what a micro-batch produced (transforms.MicroBatch) to Kafka, Cassandra and MySQL."""
 
-    def __init__(self, spark: SparkSession, settings: Settings, query_name: str, checkpoint_id: str, committed: int):
-        """`committed`: the last batch of this checkpoint (Spark's query id) that MySQL holds, or -1."""
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: Settings,
+        query_name: str,
+        checkpoint_id: str,
+        committed: int,
+        batch_end: Callable[[int], dict[str, int]],
+    ):
+        """`committed`: the last batch of this checkpoint (Spark's query id) that MySQL holds, or -1;
+        `batch_end`: a batch's end offsets by partition (the checkpoint's offsets log)."""
         self.spark, self.settings, self.query_name = spark, settings, query_name
-        self.checkpoint_id, self.committed_batch = checkpoint_id, committed
+        self.checkpoint_id, self.committed_batch, self.batch_end = checkpoint_id, committed, batch_end
+        self.topic_end = TopicEnd(settings)
+        self.next_purge = 0.0  # the first batch purges
         self.watchdog = liveness.BatchWatchdog(
             settings.stream_batch_timeout_seconds, probe=lambda: liveness.require_cassandra_session(spark)
         )
@@ -97,6 +137,7 @@ class BatchWriter:
             sales, product_sales = sales_job.result(), product_sales_job.result()
             for write in writes:
                 write.result()
+        lag = self.topic_end.offsets_behind(self.batch_end(batch_id))
         seconds = time.monotonic() - began
         progress = (
             self.query_name,
@@ -109,6 +150,7 @@ class BatchWriter:
             summary.max_event_time,
             summary.watermark,
             summary.late_rows,
+            lag,
         )
         if self.commit(batch_id, sales, product_sales, progress):
             newest = summary.max_event_time and summary.max_event_time.replace(tzinfo=UTC)
@@ -116,11 +158,23 @@ class BatchWriter:
                 self.newest_event_time = newest
             print(
                 f"batch {batch_id}: {summary.input_rows} records, {summary.dead_letters} dead letters, "
-                f"{summary.late_rows} late, {len(sales)} window rows, {seconds * 1000:.0f} ms; "
+                f"{summary.late_rows} late, {len(sales)} window rows, {lag} behind, {seconds * 1000:.0f} ms; "
                 f"newest event {summary.max_event_time}",
                 flush=True,
             )
         self.committed_batch = batch_id
+        if time.monotonic() >= self.next_purge:
+            self.next_purge = time.monotonic() + self.settings.retention_interval_seconds
+            self.purge_old_rows()
+
+    def purge_old_rows(self) -> None:
+        """Retention, between batches; a failure waits for the next interval rather than failing the stream."""
+        try:
+            deleted = retention.purge(self.settings)
+        except pymysql.MySQLError as error:
+            print(f"retention: failed, tried again in {self.settings.retention_interval_seconds:.0f} s: {error}")
+            return
+        print(f"retention: deleted {sum(deleted.values())} rows older than their *_KEEP_DAYS ({deleted})", flush=True)
 
     def write_dead_letters(self, dead_letters: DataFrame) -> None:
         (
@@ -139,15 +193,19 @@ class BatchWriter:
         )
 
     def commit(self, batch_id: int, sales: list[Row], product_sales: list[Row], progress: tuple) -> bool:
-        """The batch's window increments, its id and its progress row in one transaction; False if already there."""
+        """The batch's window increments and their rollups, its id and its progress row in one transaction;
+        False if already there."""
         with mysql_connection(self.settings) as connection, connection.cursor() as cursor:
             cursor.execute(COMMITTED_BATCH, (self.query_name,))
             row = cursor.fetchone()
             if row is not None and row[1] in ("", self.checkpoint_id) and row[0] >= batch_id:
                 connection.rollback()
                 return False
-            cursor.executemany(ADD_SALES, [tuple(r) for r in sales])
-            cursor.executemany(ADD_PRODUCT_SALES, [tuple(r) for r in product_sales])
+            for (minutes, dimensions), windows in zip(WINDOW_TABLES.items(), (sales, product_sales), strict=True):
+                cursor.executemany(add_windows(minutes, dimensions), [tuple(r) for r in windows])
+                for name, period in transforms.ROLLUPS.items():
+                    rollup = minutes.replace("_minute", f"_{name}")
+                    cursor.executemany(add_windows(rollup, dimensions), transforms.roll_up(windows, period))
             cursor.execute(COMMIT_BATCH, (self.query_name, batch_id, self.checkpoint_id))
             cursor.execute(RECORD_PROGRESS, progress)
             connection.commit()

@@ -5,7 +5,9 @@
 on static DataFrames, as later batch jobs over the raw store can.
 """
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame
@@ -14,6 +16,9 @@ from pyspark.sql import functions as F
 from spark_jobs.validation import ORDER_COLUMNS
 
 UNKNOWN_STATE = "??"
+# The coarser windows each minute window also counts in, by table suffix (MySQL's *_by_hour, *_by_day).
+ROLLUPS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+EPOCH = datetime(1970, 1, 1)
 NO_PAYMENT_METHOD = "unknown"
 DLQ_HEADERS = ("dlq.reason", "dlq.source.topic", "dlq.source.partition", "dlq.source.offset")
 
@@ -140,3 +145,21 @@ def batch_summary(parsed: DataFrame, newest_before: datetime | None, delay: str)
         F.max(F.when(valid, F.col("created_at"))).cast("timestamp_ntz").alias("max_event_time"),
         F.count_if(valid & (F.col("created_at") < watermark)).alias("late_rows"),
     ).withColumn("watermark", watermark.cast("timestamp_ntz"))
+
+
+def roll_up(windows: Iterable[tuple], period: timedelta) -> list[tuple]:
+    """Window rows as collected, (window_start, window_end, *dimensions, orders, units, revenue),
+    summed into the UTC `period` (an hour, a day) that holds each window's start.
+
+    A batch's minute rows and their rollups go to MySQL in one transaction, so an
+    hour always equals the sum of its minutes, even after the minutes are purged.
+    """
+    totals: dict[tuple, list] = {}
+    for start, _end, *rest in windows:
+        *dimensions, orders, units, revenue = rest
+        begin = EPOCH + (start - EPOCH) // period * period
+        total = totals.setdefault((begin, begin + period, *dimensions), [0, 0, Decimal(0)])
+        total[0] += orders
+        total[1] += units
+        total[2] += revenue
+    return [(*key, *total) for key, total in totals.items()]

@@ -1,7 +1,7 @@
 """The tables the migrations make, read from their files: each table's columns and SQL types.
 
 Columns come from each table's CREATE TABLE and from literal
-`ALTER TABLE t ADD [IF NOT EXISTS] column type` statements of later migrations.
+`ALTER TABLE t ADD [COLUMN] [IF NOT EXISTS] column type` statements of later migrations.
 """
 
 import re
@@ -22,7 +22,9 @@ def table_columns(store: str, table: str) -> dict[str, str]:
         match = re.match(r"\s+(\w+)\s+(\w+(?:\(\d+(?:,\d+)?\))?)", line)
         if match and match.group(1) not in {"PRIMARY", "KEY"}:
             columns[match.group(1)] = match.group(2)
-    added = re.findall(rf"ALTER TABLE {table} ADD (?:IF NOT EXISTS )?(\w+) (\w+(?:\(\d+(?:,\d+)?\))?)", text)
+    added = re.findall(
+        rf"ALTER TABLE {table} ADD (?:COLUMN )?(?:IF NOT EXISTS )?(\w+) (\w+(?:\(\d+(?:,\d+)?\))?)", text
+    )
     return columns | dict(added)
 
 

@@ -64,7 +64,7 @@ def test_an_install_of_the_first_release_is_migrated_to_head_with_every_row_kept
             cursor.execute(insert)
     before = mysql_state(settings)
 
-    assert migrations.migrate_mysql(settings, database) == "revision 0001 -> 0002"
+    assert migrations.migrate_mysql(settings, database) == "revision 0001 -> 0003"
     after = mysql_state(settings)
     assert after["sales_by_minute rows"] == before["sales_by_minute rows"]
     assert checkpoint_ids(settings) == [
@@ -72,7 +72,19 @@ def test_an_install_of_the_first_release_is_migrated_to_head_with_every_row_kept
         ("stream_progress", "orders_stream", 41, ""),
     ]
     assert "PRIMARY KEY (`query_name`,`checkpoint_id`,`batch_id`)" in str(after["stream_progress definition"])
-    assert migrations.migrate_mysql(settings, database) == "revision 0002"
+    # The minute windows already there, rolled up into their hour and day; no lag known for old batches.
+    with mysql_admin(settings, database=database) as connection, connection.cursor() as cursor:
+        for table, start, end in (
+            ("sales_by_hour", "2026-12-01 10:00:00", "2026-12-01 11:00:00"),
+            ("sales_by_day", "2026-12-01 00:00:00", "2026-12-02 00:00:00"),
+        ):
+            cursor.execute(f"SELECT window_start, window_end, source, state, orders, units, revenue FROM {table}")
+            assert [tuple(map(str, row)) for row in cursor.fetchall()] == [
+                (start, end, "Takeaway", "CA", "3", "7", "21.00")
+            ], table
+        cursor.execute("SELECT consumer_lag FROM stream_progress")
+        assert cursor.fetchall() == ((None,),)
+    assert migrations.migrate_mysql(settings, database) == "revision 0003"
     assert mysql_state(settings) == after
 
     first = shutil.copytree(CASSANDRA_MIGRATIONS, tmp_path / "cql")
@@ -102,18 +114,18 @@ def checkpoint_ids(settings) -> list[tuple]:
 def test_a_revision_that_fails_halfway_leaves_the_previous_one_and_runs_again(scratch, tmp_path):
     settings, session = scratch
     mysql_copy = shutil.copytree(MYSQL_MIGRATIONS, tmp_path / "mysql", ignore=shutil.ignore_patterns("__pycache__"))
-    broken = mysql_copy / "versions" / "0003_probe.py"
+    broken = mysql_copy / "versions" / "0004_probe.py"
     broken.write_text(
-        '"""A test revision."""\n\nfrom alembic import op\n\nrevision = "0003"\ndown_revision = "0002"\n\n\n'
+        '"""A test revision."""\n\nfrom alembic import op\n\nrevision = "0004"\ndown_revision = "0003"\n\n\n'
         "def upgrade() -> None:\n"
         '    op.execute("CREATE TABLE IF NOT EXISTS probe (x INT)")\n'
         '    op.execute("CREATE TABLE IF NOT EXISTS probe_2 (")\n'
     )
-    with pytest.raises(MigrationError, match=r"revision 0003 \(A test revision.\) failed: .*stays at revision 0002"):
+    with pytest.raises(MigrationError, match=r"revision 0004 \(A test revision.\) failed: .*stays at revision 0003"):
         migrations.migrate_mysql(settings, settings.mysql_database, mysql_copy)
     assert "probe definition" in mysql_state(settings), "the statement before the failure did run"
     broken.write_text(broken.read_text().replace("probe_2 (", "probe_2 (x INT)"))
-    assert migrations.migrate_mysql(settings, settings.mysql_database, mysql_copy) == "revision 0002 -> 0003"
+    assert migrations.migrate_mysql(settings, settings.mysql_database, mysql_copy) == "revision 0003 -> 0004"
 
     cql_copy = shutil.copytree(CASSANDRA_MIGRATIONS, tmp_path / "cql")
     (cql_copy / "0002_probe.cql").write_text(

@@ -82,7 +82,7 @@ def test_windows_split_exactly_at_the_minute_edge(spark):
 
 def test_a_micro_batch_produces_what_a_plain_python_reference_computes(spark):
     """Bounded input through the stream's own steps: parse, dedup, then every output of micro_batch."""
-    orders = generated_orders(1000, seed=11)
+    orders = generated_orders(1000, seed=11, start=NOW - timedelta(minutes=3))  # across an hour's edge
     resent = [order.record()[1] for order in orders[:100]]  # a client retrying: counted once
     values = [order.record()[1] for order in orders] + resent + [b"junk", b'{"quantity": 1}']
     checked = transforms.deduplicate(parse_orders(records(spark, values, NOW + timedelta(hours=1))), "2 minutes")
@@ -110,6 +110,13 @@ def test_a_micro_batch_produces_what_a_plain_python_reference_computes(spark):
     }
     assert sales == reference.sales_by_minute(orders, states, timedelta(minutes=1))
     assert products == reference.product_sales_by_minute(orders, timedelta(minutes=1))
+    for period in transforms.ROLLUPS.values():  # each rollup equals windows of its own length
+        assert {tuple(r[:6]): tuple(r[6:]) for r in transforms.roll_up(batch.sales_by_minute.collect(), period)} == (
+            reference.sales_by_minute(orders, states, period)
+        )
+        assert {
+            tuple(r[:3]): tuple(r[3:]) for r in transforms.roll_up(batch.product_sales_by_minute.collect(), period)
+        } == (reference.product_sales_by_minute(orders, period))
     assert any(key[3] == "??" for key in sales)
     assert any(key[4] == "unknown" for key in sales)
     assert sorted(bytes(letter["value"]) for letter in batch.dead_letters.collect()) == [b"junk", b'{"quantity": 1}']
