@@ -43,11 +43,18 @@ TIME_GRAIN_ADDON_EXPRESSIONS = {
     }
 }
 
+FEATURE_FLAGS = {
+    # The sales dataset's SQL picks the minute, hour or day table from the time range (Jinja).
+    "ENABLE_TEMPLATE_PROCESSING": True,
+    # "Big Number with Time Period Comparison" (pop_kpi): the big numbers beside the previous period.
+    "CHART_PLUGINS_EXPERIMENTAL": True,
+}
+
 # No telemetry calls to the internet; a local product stays local.
 SCARF_ANALYTICS = False
 
 
-def FLASK_APP_MUTATOR(app):
+def serialize_time_range_parsing():
     """Serialize Superset's time-range parser across gunicorn threads.
 
     Superset 6.0 evaluates every time range ("DATEADD(DATETIME("now"), -1,
@@ -65,3 +72,29 @@ def FLASK_APP_MUTATOR(app):
             return evaluate(datetime_expression)
 
     date_parser.datetime_eval = datetime_eval_serialized
+
+
+def refuse_anonymous_event_logs(app):
+    """Answer the event log of a page nobody has signed in to with 401, session untouched.
+
+    The login page posts its event log (/superset/log/) as the form submits.
+    Signed out, that request meets Flask-AppBuilder's access check, which
+    flashes "Access is Denied" into the session and so answers with a new
+    session cookie; arriving after the login's answer, it replaced the
+    signed-in session and sent the browser back to the login page. Superset
+    would not record an anonymous event anyway.
+    """
+    from flask import Response, request, session
+
+    @app.before_request
+    def anonymous_event_log():
+        # Read from the session itself: loading the user would let Flask-Login's session
+        # protection mark this session not fresh, which writes a cookie too.
+        if request.endpoint == "Superset.log" and "_user_id" not in session:
+            return Response(status=401)
+        return None
+
+
+def FLASK_APP_MUTATOR(app):
+    serialize_time_range_parsing()
+    refuse_anonymous_event_logs(app)

@@ -12,12 +12,12 @@ is imported through its own endpoint first: a changed bundle updates all of it.
 import io
 import json
 import zipfile
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import yaml
 
-from pipeline.clients import ca_file
+from pipeline.clients import MYSQL_SESSION_UTC, ca_file
 from pipeline.settings import REPO_ROOT, Settings
 
 BUNDLE = REPO_ROOT / "superset" / "dashboard"
@@ -28,12 +28,15 @@ MASKED_PASSWORD = "XXXXXXXXXX"
 IMPORTS = (("database", "Database"), ("dataset", "SqlaTable"), ("chart", "Slice"), ("dashboard", "Dashboard"))
 
 
-def mysql_tls_query(settings: Settings) -> str:
-    """The URI's TLS options (SQLAlchemy's MySQL dialects): the server's certificate and name checked."""
-    if not settings.mysql_ssl:
-        return ""
-    ca = ca_file(settings, "mysql_ssl_ca_file")
-    return "?ssl_check_hostname=true" + (f"&ssl_ca={quote(ca)}" if ca else "")
+def mysql_uri_query(settings: Settings) -> str:
+    """The URI's options (SQLAlchemy's MySQL dialects): sessions in UTC, as the pipeline's; with TLS,
+    the server's certificate and name checked."""
+    options = {"init_command": MYSQL_SESSION_UTC}
+    if settings.mysql_ssl:
+        options["ssl_check_hostname"] = "true"
+        if ca := ca_file(settings, "mysql_ssl_ca_file"):
+            options["ssl_ca"] = ca
+    return "?" + urlencode(options, quote_via=quote)
 
 
 def bundle_files(settings: Settings) -> dict[str, dict]:
@@ -45,7 +48,7 @@ def bundle_files(settings: Settings) -> dict[str, dict]:
         if name.startswith("databases/"):
             content["sqlalchemy_uri"] = (
                 f"mysql+pymysql://{settings.mysql_readonly_user}:{MASKED_PASSWORD}"
-                f"@{settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}{mysql_tls_query(settings)}"
+                f"@{settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}{mysql_uri_query(settings)}"
             )
         elif name.startswith("datasets/"):
             content["schema"] = settings.mysql_database

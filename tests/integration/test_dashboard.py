@@ -7,6 +7,7 @@ with no reload: the dashboard's own 10 s refresh has to bring it.
 The last screenshot is saved in $STATE_DIR/test-artifacts/dashboard.png.
 """
 
+import itertools
 import json
 import os
 import subprocess
@@ -17,21 +18,21 @@ from uuid import uuid4
 
 import pymysql
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from pipeline.contract import Order
 from pipeline.stack import dashboard
+from tests.integration import dashboard_page
 
-CHROMIUM = "/usr/bin/chromium"
 SUPERSET_DIR = Path(__file__).parents[2] / "superset"
 # Run in Superset's virtualenv with this project's superset_config.py: eight
 # threads evaluate the dashboard's time range at once, each parse slowed so
 # any overlap shows; prints how many were inside the parser at most.
 PARSE_OVERLAP = """
 import threading, time
-from superset import config
+from superset import config  # runs SUPERSET_CONFIG_PATH, keeping only its upper-case names
 from superset.utils import date_parser
-config.FLASK_APP_MUTATOR(None)
+config.FLASK_APP_MUTATOR.__globals__["serialize_time_range_parsing"]()
 build_grammar, inside, most = date_parser.datetime_parser, [0], [0]
 def slow_build_grammar():
     inside[0] += 1
@@ -45,24 +46,20 @@ threads = [threading.Thread(target=date_parser.datetime_eval, args=(%r,)) for _ 
 [t.join() for t in threads]
 print(most[0])
 """
-EVENT_LOG = "**/superset/log/**"
 POSTED_ORDERS_COUNTED = (
     "SELECT COALESCE(SUM(orders), 0) FROM product_sales_by_minute WHERE product_id = 'dashboard-test'"
 )
 BIG_NUMBERS = ("Revenue", "Orders", "Average order value")
-# The dashboard's defaults: the last hour, in USD.
-LAST_HOUR_USD = """
+# The dashboard's defaults: the last hour, in USD; and the hour before it, which the big numbers compare with.
+USD_BETWEEN = """
 SELECT COALESCE(SUM(revenue), 0), COALESCE(SUM(orders), 0)
 FROM sales_by_minute
-WHERE currency = 'USD' AND window_start >= UTC_TIMESTAMP() - INTERVAL 1 HOUR AND window_start < UTC_TIMESTAMP()"""
-# Every chart's state, read in the page: title, viz type, text, big-number value, whether it drew.
-CHARTS_JS = """() => Array.from(document.querySelectorAll('[data-test-chart-id]')).map(holder => ({
-    viz: holder.getAttribute('data-test-viz-type'),
-    title: holder.innerText.split('\\n')[0].trim(),
-    text: holder.innerText,
-    value: holder.querySelector('.header-line')?.innerText ?? null,
-    drawn: !!holder.querySelector('.header-line, canvas, svg path, table tbody tr'),
-}))"""
+WHERE currency = 'USD' AND window_start >= UTC_TIMESTAMP() - INTERVAL %s HOUR
+  AND window_start < UTC_TIMESTAMP() - INTERVAL %s HOUR"""
+REVENUE_BY_STATE = """
+SELECT CONCAT('US-', state), SUM(revenue) FROM sales_by_minute
+WHERE currency = 'USD' AND window_start >= UTC_TIMESTAMP() - INTERVAL 1 HOUR AND window_start < UTC_TIMESTAMP()
+GROUP BY state"""
 
 
 @pytest.fixture(scope="module")
@@ -72,49 +69,25 @@ def superset(settings):
 
 
 @pytest.fixture(scope="module")
-def page(settings):
-    with sync_playwright() as playwright:
-        # Debian's Chromium (`make test` installs it); Playwright's own browser download is not used.
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        page = browser.new_page(viewport={"width": 1600, "height": 1400})
-        # Only Superset itself: the table charts' grid asks Google for a web
-        # font, and a machine without internet can stall that lookup for
-        # longer than a page load may take.
-        page.route(lambda url: not url.startswith(settings.superset_url), lambda route: route.abort())
-        page.set_default_timeout(60_000)
-        # The login page posts its event log as the form submits. That anonymous
-        # request answers with a session cookie too, and when it lands after the
-        # login's answer it replaces the signed-in session: the browser is sent
-        # back to /login/. Without the log there is no race.
-        page.route(EVENT_LOG, lambda route: route.abort())
-        page.goto(f"{settings.superset_url}/login/")
-        page.locator("#username").fill(settings.superset_admin_user)
-        page.locator("#password").fill(settings.superset_admin_password.get_secret_value())
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/superset/welcome/**")
-        page.unroute(EVENT_LOG)
-        yield page
-        browser.close()
+def chromium():
+    with dashboard_page.browser() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def page(settings, chromium):
+    page = dashboard_page.new_page(chromium, settings)
+    assert dashboard_page.sign_in(page, settings).endswith("/superset/welcome/")
+    yield page
+    page.close()
 
 
 def charts(page: Page) -> dict[str, dict]:
-    return {chart["title"]: chart for chart in page.evaluate(CHARTS_JS)}
+    return dashboard_page.charts(page)
 
 
 def wait_until_drawn(page: Page, expected: set[str], timeout: float = 120) -> dict[str, dict]:
-    """Every expected chart drawn, none loading or showing an error; fails with what each shows."""
-    deadline = time.monotonic() + timeout
-    while True:
-        shown = charts(page)
-        failed = {title: c["text"] for title, c in shown.items() if "error" in c["text"].lower()}
-        assert not failed, f"charts show errors: {failed}"
-        ready = {title for title, c in shown.items() if c["drawn"] and "Waiting on" not in c["text"]}
-        if ready >= expected:
-            return shown
-        assert time.monotonic() < deadline, (
-            f"not drawn after {timeout:.0f}s at {page.url}: {sorted(expected - ready)}; {shown}"
-        )
-        time.sleep(1)
+    return dashboard_page.wait_until_drawn(page, expected, timeout)
 
 
 def number(text: str) -> Decimal:
@@ -131,9 +104,16 @@ def big_numbers(page: Page, titles: tuple[str, ...] = BIG_NUMBERS, timeout: floa
     return tuple(number(value) for value in values)
 
 
-def in_mysql(mysql) -> tuple[Decimal, Decimal]:
+def previous_numbers(page: Page) -> tuple[Decimal, ...]:
+    """The previous period's revenue and orders beside the big numbers."""
+    shown = charts(page)
+    return tuple(number(shown[title]["previous"] or "nan") for title in BIG_NUMBERS[:2])
+
+
+def in_mysql(mysql, hours_ago: int = 0) -> tuple[Decimal, Decimal]:
+    """USD revenue and orders of the hour that ended `hours_ago` hours ago, as the minute windows hold them."""
     with mysql.cursor() as cursor:
-        cursor.execute(LAST_HOUR_USD)
+        cursor.execute(USD_BETWEEN, (hours_ago + 1, hours_ago))
         revenue, orders = cursor.fetchone()
     return Decimal(revenue), Decimal(orders)
 
@@ -172,8 +152,7 @@ def post_orders(api, count: int) -> list[Order]:
 
 
 def bundle_titles(settings) -> set[str]:
-    files = dashboard.bundle_files(settings)
-    return {content["slice_name"] for name, content in files.items() if name.startswith("charts/")}
+    return dashboard_page.chart_titles(settings)
 
 
 def test_importing_twice_keeps_one_dashboard_and_a_changed_bundle_updates_it(settings, superset):
@@ -238,7 +217,7 @@ def test_dashboard_shows_mysql_numbers_and_follows_new_orders(settings, api, mys
     while posted_orders_counted(mysql) < counted_before + len(posted):
         assert time.monotonic() < deadline, "the 5 orders posted did not reach MySQL in 180 s"
         time.sleep(1)
-    page.goto(dashboard.dashboard_url(settings), wait_until="domcontentloaded")
+    dashboard_page.open_dashboard(page, settings)
     wait_until_drawn(page, bundle_titles(settings))
 
     # The page refreshes every 10 s while earlier batches may still land: it
@@ -249,10 +228,16 @@ def test_dashboard_shows_mysql_numbers_and_follows_new_orders(settings, api, mys
         time.sleep(1)
     revenue, orders, average = shown
     assert abs(average - revenue / orders) <= Decimal("0.005")
+    # Beside each, the hour before: the previous period of the same length.
+    deadline = time.monotonic() + 60
+    while (previous := previous_numbers(page)) != (stored := in_mysql(mysql, hours_ago=1)):
+        assert time.monotonic() < deadline, f"dashboard compares with {previous}, MySQL's hour before holds {stored}"
+        time.sleep(1)
     # Now minus the newest committed event time: the orders just posted are in, so it is seconds
     # (negative only by an order's allowed 5 minutes in the future).
-    [freshness] = big_numbers(page, ("Pipeline freshness (s)",))
+    [freshness, since_batch] = big_numbers(page, ("Since the newest order (s)", "Since the last batch (s)"))
     assert -300 <= freshness <= 300, freshness
+    assert 0 <= since_batch <= 300, since_batch
 
     counted_before = posted_orders_counted(mysql)
     posted = post_orders(api, 20)
@@ -298,3 +283,53 @@ def test_time_ranges_are_parsed_one_at_a_time_so_concurrent_charts_never_show_pa
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-1] == "1", f"parses overlapped: {result.stdout}"
+
+
+def test_twenty_sign_ins_in_a_row_land_signed_in_with_no_request_blocked(settings, chromium):
+    # The login page's own event log goes out as the form submits; it must not replace the session.
+    landed: list[tuple[str, str]] = []  # where signing in landed, and where the dashboard then opened
+    for _ in range(20):
+        context = chromium.new_context()
+        page = context.new_page()
+        page.route(lambda url: not url.startswith(settings.superset_url), lambda route: route.abort())
+        signed_in = dashboard_page.sign_in(page, settings)
+        page.goto(dashboard.dashboard_url(settings), wait_until="domcontentloaded")
+        landed.append((signed_in, page.url))
+        context.close()
+    bounced = [urls for urls in landed if "/login/" in urls[0] or "/login/" in urls[1]]
+    assert not bounced, f"{len(bounced)} of 20 sign-ins sent back to the login page: {bounced}"
+
+
+def lightness(fill: str) -> float:
+    """Relative luminance of a CSS rgb() fill: the sequential scheme goes from light (least) to dark."""
+    red, green, blue = (int(part) / 255 for part in fill.removeprefix("rgb(").removesuffix(")").split(","))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def test_the_map_fills_states_darker_the_more_revenue_they_have(settings, api, mysql, page):
+    post_orders(api, 5)  # so the last hour has states to fill, even on a fresh stack
+    dashboard_page.open_dashboard(page, settings)
+    deadline = time.monotonic() + 90
+    while True:
+        wait_until_drawn(page, {"Revenue by US state"})
+        fills = charts(page)["Revenue by US state"]["fills"]
+        with mysql.cursor() as cursor:
+            cursor.execute(REVENUE_BY_STATE)
+            revenue = {state: Decimal(total) for state, total in cursor.fetchall() if state in fills}
+        by_revenue = sorted(revenue, key=lambda state: revenue[state])
+        # Never lighter with more revenue, for every state the map shows (close revenues can round
+        # to one 8-bit colour), and at least three visibly different fills.
+        ordered = all(lightness(fills[less]) >= lightness(fills[more]) for less, more in itertools.pairwise(by_revenue))
+        if len({fills[state] for state in by_revenue}) >= 3 and ordered:
+            break
+        shown = [(state, revenue[state], fills[state]) for state in by_revenue]
+        assert time.monotonic() < deadline, f"fills not ordered like revenue: {shown}"
+        time.sleep(2)
+    assert len(revenue) >= 3
+
+
+@pytest.mark.parametrize("time_range", dashboard_page.TIME_RANGES)
+def test_every_chart_draws_on_each_time_range(settings, page, time_range):
+    dashboard_page.open_dashboard(page, settings, dashboard_page.TIME_RANGES[time_range])
+    shown = wait_until_drawn(page, bundle_titles(settings))
+    assert all(value is not None for value in big_numbers(page)), shown
