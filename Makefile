@@ -30,6 +30,11 @@ $(error TOPOLOGY=$(TOPOLOGY): use TOPOLOGY=cluster, or leave it unset (single))
 endif
 # SECURE=true: the single-node stack with TLS and accounts on (secure.env).
 export SECURE
+# Tests and benchmarks run on stacks of their own, never on the one `up` runs: `pipeline.stack
+# apart` stops yours while they run and starts it again after. Set either to var to share yours.
+TEST_STATE_DIR ?= var/test
+BENCH_STATE_DIR ?= var/bench/$(or $(TOPOLOGY),single)
+APART := $(LAUNCHER) apart
 ifeq ($(STACK)$(TOPOLOGY),dockercluster)
 $(error docker mode runs the single-node topology; TOPOLOGY=cluster is local processes)
 endif
@@ -60,7 +65,7 @@ apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-g
 # $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
 uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
-.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs simulate bench chaos lint unit test test-cluster test-secure test-external chaos-cluster lock
+.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs retention screenshot simulate bench chaos lint unit test test-cluster test-secure test-external chaos-cluster lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -140,14 +145,20 @@ status: ## Each service: up or down, port, health
 logs: ## Last lines of each log (FOLLOW=1 keeps following)
 	@$(STACK_LOGS)
 
+retention: $(VENV)/.synced ## Delete MySQL rows older than *_KEEP_DAYS (the job does every RETENTION_INTERVAL_SECONDS)
+	@$(PY) -m pipeline.retention
+
+screenshot: $(VENV)/.synced chromium ## docs/dashboard.png from the running stack, as the browser test sees the dashboard
+	@$(PY) -m tests.integration.dashboard_page docs/dashboard.png
+
 simulate: ## Load generator through the API: RATE orders/s for DURATION s (0 = until Ctrl-C), MODE=batch|single
 	@$(PY) -m pipeline.simulate --rate $(or $(RATE),200) --duration $(or $(DURATION),60) --mode $(or $(MODE),batch)
 
-bench: $(STACK_NEEDS) wrk ## Benchmarks on the local stack (SCALE=0.1: a tenth of the orders): prints a table, writes var/bench/*.json
-	@$(LAUNCHER) up && $(PY) -m bench $(if $(SCALE),--scale $(SCALE))
+bench: setup wrk ## Benchmarks on a stack of their own in BENCH_STATE_DIR (SCALE=0.1: a tenth of the orders): a table, and BENCH_STATE_DIR/bench/*.json
+	@$(APART) STATE_DIR=$(BENCH_STATE_DIR) -- $(PY) -m bench $(if $(SCALE),--scale $(SCALE))
 
-chaos: $(STACK_NEEDS) ## Faults injected into the local stack, 50 000 orders each (CHAOS_SCALE=0.1: a tenth): nothing lost or doubled
-	@$(LAUNCHER) up && CHAOS_SCALE=$(or $(CHAOS_SCALE),1) $(PY) -m pytest -m chaos -rP tests/integration $(PYTEST_ARGS)
+chaos: setup ## Faults injected into the tests' stack, 50 000 orders each (CHAOS_SCALE=0.1: a tenth): nothing lost or doubled
+	@$(APART) STATE_DIR=$(TEST_STATE_DIR) CHAOS_SCALE=$(or $(CHAOS_SCALE),1) -- $(PY) -m pytest -m chaos -rP tests/integration $(PYTEST_ARGS)
 
 compose-cli: ## The docker compose CLI plugin, built from the Go module proxy when absent (part of test)
 	@bash tests/install_compose_cli.sh $(COMPOSE_VERSION)
@@ -159,25 +170,24 @@ unit: .env $(VENV)/.synced ## The unit tests alone: no server
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # The single-node suites run on the plaintext single-node stack whatever TOPOLOGY and
-# SECURE say; tests/on_stack.sh switches.
+# SECURE say; `pipeline.stack apart` switches.
 test chaos: TOPOLOGY := single
 test chaos: SECURE := false
 
-test: setup chromium wrk compose-cli lint ## lint, unit and integration tests on the single-node stack (the dashboard in headless Chromium), then secure and external mode's, then the cluster's smoke test
-	@$(LAUNCHER) up && $(PY) -m pytest $(PYTEST_ARGS) && bash tests/external.sh tests/integration/secure tests/integration/external \
-	  && bash tests/on_stack.sh TOPOLOGY=cluster tests/integration/cluster -m "not chaos"
+test: setup chromium wrk compose-cli lint ## lint, unit and integration tests on a single-node stack of their own (the dashboard in headless Chromium), then secure and external mode's, then the cluster's smoke test
+	@$(APART) STATE_DIR=$(TEST_STATE_DIR) -- bash tests/all.sh $(PYTEST_ARGS)
 
-test-cluster: setup ## The cluster topology's smoke test: stops the single-node stack, starts the cluster, orders through, exactness, down
-	@bash tests/on_stack.sh TOPOLOGY=cluster tests/integration/cluster -m "not chaos" $(PYTEST_ARGS)
+test-cluster: setup ## The cluster topology's smoke test: starts the cluster (yours stopped meanwhile), orders through, exactness, down
+	@$(APART) TOPOLOGY=cluster -- $(PY) -m pytest tests/integration/cluster -m "not chaos" $(PYTEST_ARGS)
 
-test-secure: setup ## Secure mode's tests: stops the single-node stack, starts it with TLS and accounts, the path and the refusals, down
-	@bash tests/on_stack.sh SECURE=true tests/integration/secure $(PYTEST_ARGS)
+test-secure: setup ## Secure mode's tests: the single-node stack with TLS and accounts (yours stopped meanwhile), the path and the refusals, down
+	@$(APART) SECURE=true -- $(PY) -m pytest tests/integration/secure $(PYTEST_ARGS)
 
 test-external: setup ## External mode's tests: secured servers started as a stack of their own, the pipeline with every server *_EXTERNAL=true pointed at them
 	@bash tests/external.sh tests/integration/secure tests/integration/external $(PYTEST_ARGS)
 
 chaos-cluster: setup ## The cluster's node-loss tests (a Kafka node, a Cassandra node, a Spark worker, the driver killed -9)
-	@CHAOS_SCALE=$(or $(CHAOS_SCALE),1) bash tests/on_stack.sh TOPOLOGY=cluster tests/integration/cluster -m chaos -rP $(PYTEST_ARGS)
+	@$(APART) TOPOLOGY=cluster CHAOS_SCALE=$(or $(CHAOS_SCALE),1) -- $(PY) -m pytest tests/integration/cluster -m chaos -rP $(PYTEST_ARGS)
 
 lock: ## Re-pin requirements.lock, superset/requirements.txt and spark/executor-requirements.txt from their inputs
 	python3 -m uv pip compile --quiet pyproject.toml --extra test --python-version 3.11 -o requirements.lock

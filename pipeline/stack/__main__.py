@@ -1,6 +1,7 @@
 """Start, check and stop the local stack; what `make up`, `down`, `status` and `logs` run.
 
 Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown,schemas,probe,installs} [NAME ...]
+       python -m pipeline.stack apart NAME=VALUE ... -- COMMAND ...
 
 The processes and their rules live in process-compose.yaml; its supervisor,
 process-compose, runs them in the background. `up` starts the supervisor (or,
@@ -10,7 +11,11 @@ is ready, or stops with the failing one's name and log. `down` stops them
 (all, then the supervisor, without names) and keeps the data; `teardown` also
 deletes the state folder (data, logs, checkpoints). `schemas` and `probe` are
 steps of their own: process-compose and the docker compose file run them;
-`installs` names what `make setup` installs for the servers of ours.
+`installs` names what `make setup` installs for the servers of ours. `apart`
+runs a command on another stack (its own state folder, topology or mode; what
+`make test` and `make bench` use): it stops the caller's stack first, since
+they share ports, and starts it again afterwards if it was running; the
+caller's data is never touched.
 
 A server marked *_EXTERNAL=true runs elsewhere: `up` starts none of it (process-compose
 runs a copy of its file without it), waits until it answers at the addresses the
@@ -343,6 +348,31 @@ def wait_for_answer(service: Service, settings: Settings) -> None:
         time.sleep(1)
 
 
+def apart(assignments: dict[str, str], command: list[str], settings: Settings) -> int:
+    """Run `command` on the stack the NAME=VALUE assignments select, with those in its environment
+    (`NAME=` takes NAME out of it); its exit status. The caller's stack (`settings`) is stopped first
+    and, if it ran, started again."""
+    other = {name: value for name, value in {**os.environ, **assignments}.items() if assignments.get(name) != ""}
+    launcher = [sys.executable, "-m", "pipeline.stack"]
+    changed = {name: value for name, value in assignments.items() if os.environ.get(name, "") != value}
+    if set(changed) <= {"STATE_DIR"} and (REPO_ROOT / changed.get("STATE_DIR", settings.state_path)) == (
+        settings.state_path
+    ):  # the caller's own stack: nothing to move aside
+        return subprocess.run([*launcher, "up"]).returncode or subprocess.run(command).returncode
+    was_running = Supervisor(settings).alive()
+    if was_running:
+        which = " ".join(f"{name}={value}" for name, value in changed.items())
+        print(f"==> apart: stopping the stack in {shown(settings.state_path)} while the one of {which} runs")
+        down([], settings)
+    try:
+        return subprocess.run([*launcher, "up"], env=other).returncode or subprocess.run(command, env=other).returncode
+    finally:
+        subprocess.run([*launcher, "down"], env=other)
+        if was_running:
+            print(f"==> apart: starting the stack in {shown(settings.state_path)} again")
+            up([], settings)
+
+
 def migrate(_names: list[str], settings: Settings) -> None:
     """The migrations of Cassandra and MySQL (and topics, users, customers) on running servers: `make migrate`."""
     apply_schemas(["kafka", "cassandra", "mysql"], settings)
@@ -406,6 +436,17 @@ COMMANDS: dict[str, Callable[[list[str], Settings], None]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["apart"]:
+        if "--" not in argv or not argv[argv.index("--") + 1 :]:
+            print("usage: python -m pipeline.stack apart NAME=VALUE ... -- COMMAND ...", file=sys.stderr)
+            return 2
+        assignments = dict(pair.split("=", 1) for pair in argv[1 : argv.index("--")])
+        try:
+            return apart(assignments, argv[argv.index("--") + 1 :], get_settings())
+        except (StackError, SupervisorError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     parser = argparse.ArgumentParser(prog="python -m pipeline.stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=[*COMMANDS, "logs"])
     parser.add_argument("names", nargs="*", help="processes of process-compose.yaml (default: all)")

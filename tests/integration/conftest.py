@@ -11,7 +11,7 @@ from pipeline.stack.services import services
 from pipeline.stack.supervisor import pids
 from tests.integration.helpers import cassandra_session, pipeline_mysql
 
-# cluster/, secure/ and external/ run against their own stacks alone (tests/on_stack.sh and
+# cluster/, secure/ and external/ run against their own stacks alone (`pipeline.stack apart` and
 # tests/external.sh start them).
 collect_ignore = [
     name

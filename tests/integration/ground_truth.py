@@ -1,8 +1,9 @@
 """Ground truth for the stream's tests: orders of one run, and what Cassandra and MySQL must then hold.
 
-Each run uses its own product ids and a random past hour of event time, so
-its windows are its own; sales_by_minute is compared net of what those
-windows held before the run.
+Each run uses its own product ids and a random minute of the last day as its
+event time, within what MySQL keeps (MINUTE_WINDOWS_KEEP_DAYS): its product
+windows are its own; sales_by_minute is compared net of what those windows
+held before the run, and the product rollups to the hour and day too.
 """
 
 import asyncio
@@ -22,17 +23,20 @@ from pipeline import simulate
 from pipeline.contract import Order
 from pipeline.settings import Settings
 from pipeline.simulate import Generated, OrderGenerator, Tally
+from spark_jobs.transforms import ROLLUPS
 from tests import reference
 
 SALES_COLUMNS = "window_start, window_end, source, state, payment_method, currency, orders, units, revenue"
 
 
 class Run:
-    """Orders of one test: unique product ids, event times spread over `span` of a random past hour."""
+    """Orders of one test: unique product ids, event times spread over `span` from a random minute
+    between 3 and 30 hours ago (late for the watermark, still counted; kept by retention)."""
 
     def __init__(self, count: int, span: timedelta = timedelta(minutes=5)):
         self.tag = f"t{uuid.uuid4().hex[:10]}"
-        self.start = datetime(2010, 1, 1, tzinfo=UTC) + timedelta(hours=random.randrange(100_000))
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        self.start = now - timedelta(minutes=random.randrange(3 * 60, 30 * 60))
         self.span = span
         generator = OrderGenerator(seed=random.randrange(2**32))
         self.orders = []
@@ -118,11 +122,12 @@ def sales_rows(mysql, run: Run) -> dict[tuple, tuple]:
         return {tuple(row[:6]): tuple(row[6:]) for row in cursor.fetchall()}
 
 
-def product_rows(mysql, run: Run) -> dict[tuple, tuple]:
+def product_rows(mysql, run: Run, period: str = "minute") -> dict[tuple, tuple]:
+    """The run's product windows of product_sales_by_{period}."""
     with mysql.cursor() as cursor:
         cursor.execute(
             "SELECT window_start, window_end, product_id, orders, units, revenue "
-            "FROM product_sales_by_minute WHERE product_id LIKE %s",
+            f"FROM product_sales_by_{period} WHERE product_id LIKE %s",
             (f"{run.tag}-%",),
         )
         return {tuple(row[:3]): tuple(row[3:]) for row in cursor.fetchall()}
@@ -208,4 +213,6 @@ def assert_stored_exactly(cassandra, mysql, run: Run, sales_before: dict, window
     assert sorted(map(str, in_time_table)) == sorted(str(o.order_id) for o in run.orders)
 
     assert product_rows(mysql, run) == reference.product_sales_by_minute(run.orders, window)
+    for period, length in ROLLUPS.items():  # written in each batch's transaction: exactly once too
+        assert product_rows(mysql, run, period) == reference.product_sales_by_minute(run.orders, length), period
     assert net(sales_rows(mysql, run), sales_before) == reference.sales_by_minute(run.orders, states, window)

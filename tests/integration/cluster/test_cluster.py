@@ -1,8 +1,8 @@
 """The cluster topology (TOPOLOGY=cluster): what it runs, and orders through it exactly once.
 
 `make test-cluster` (and `make test`, after the single-node suite) starts the
-cluster with tests/on_stack.sh and runs these; the node-loss tests beside them
-are `make chaos-cluster`.
+cluster with `python -m pipeline.stack apart TOPOLOGY=cluster` and runs these;
+the node-loss tests beside them are `make chaos-cluster`.
 """
 
 import time

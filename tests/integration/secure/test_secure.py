@@ -1,7 +1,8 @@
 """Secure mode (SECURE=true): every link uses TLS and an account, and the pipeline works through them.
 
-`make test-secure` (and `make test`, after the single-node suite) starts the
-single-node stack with secure.env through tests/on_stack.sh and runs these.
+`make test-secure` starts the single-node stack with secure.env through
+`python -m pipeline.stack apart SECURE=true` and runs these; `make test` runs
+them through external servers (tests/external.sh).
 """
 
 import random
