@@ -1,7 +1,7 @@
-"""Benchmarks of the pipeline on the running local stack: ingest, freshness, drain, and memory throughout.
+"""Benchmarks of the pipeline on the running local stack: ingest, freshness, drain, dashboard, and memory throughout.
 
 Usage:
-    make bench                                   # `make up`, then every phase at full size
+    make bench                                   # on a stack of its own, every phase at full size
     make bench SCALE=0.1                         # a tenth of every count and duration
     python -m bench [--scale 1.0] [--only ingest,freshness,drain]
 
@@ -9,6 +9,7 @@ Phases, in this order (each module's docstring says what it measures):
     ingest      bench/ingest.py     orders/s and latency through the API; ceiling: the same producer straight to Kafka
     freshness   bench/freshness.py  delay from the API's 202 to Cassandra and to MySQL at a settled 500 orders/s
     drain       bench/drain.py      a preloaded backlog into both stores; ceiling: cassandra-driver inserts
+    dashboard   bench/dashboard.py  each chart's query through Superset over 7 days of sales at 500 orders/s
 bench/memory.py samples every service's resident memory throughout.
 
 Prints a line per step as it goes, then a table (measure | result | ceiling |
@@ -29,13 +30,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import HarnessError, drain, freshness, ingest, report, stack
+from bench import HarnessError, dashboard, drain, freshness, ingest, report, stack
 from bench.memory import MemorySampler
 from bench.orders import Run
 from bench.report import say
 from pipeline.settings import REPO_ROOT, Settings, get_settings
 
-PHASES = {"ingest": ingest.run, "freshness": freshness.run, "drain": drain.run}
+PHASES = {"ingest": ingest.run, "freshness": freshness.run, "drain": drain.run, "dashboard": dashboard.run}
 SETTINGS_THAT_MATTER = (
     "trigger_interval",
     "max_offsets_per_trigger",

@@ -22,6 +22,7 @@ class Targets:
     drain_of_ceiling: float = 0.6
     spark_driver_peak_mb: int = 2_000  # the driver JVM; its Python processes are shown beside it
     api_peak_mb: int = 300
+    dashboard_chart_s: float = 1.0  # each chart's chart-data answer, the median of its slowest time range
 
 
 TARGETS = Targets()
@@ -158,6 +159,25 @@ def drain_rows(drain: dict) -> list[Row]:
     ]
 
 
+def dashboard_rows(dashboard: dict) -> list[Row]:
+    target = TARGETS.dashboard_chart_s
+    days = dashboard["minutes"] / 1440
+    rows = []
+    for title, ranges in sorted(dashboard["charts"].items()):
+        slowest_range, slowest = max(ranges.items(), key=lambda item: item[1]["median_s"])
+        rows.append(
+            Row(
+                f"dashboard chart {title!r}, {days:.1f} days at {dashboard['rate']} orders/s",
+                f"median {slowest['median_s'] * 1000:,.0f} ms on {slowest_range} ("
+                + ", ".join(f"{name} {timing['median_s'] * 1000:,.0f}" for name, timing in ranges.items())
+                + ")",
+                target=f"< {target:.0f} s",
+                met=slowest["median_s"] < target,
+            )
+        )
+    return rows
+
+
 def memory_rows(memory: dict[str, dict]) -> list[Row]:
     limits = {"api": TARGETS.api_peak_mb, "spark_jvm": TARGETS.spark_driver_peak_mb}
     rows = []
@@ -177,7 +197,7 @@ def memory_rows(memory: dict[str, dict]) -> list[Row]:
 def rows(results: dict) -> list[Row]:
     """The table's rows for the phases that ran."""
     phases = results["phases"]
-    makers = {"ingest": ingest_rows, "freshness": freshness_rows, "drain": drain_rows}
+    makers = {"ingest": ingest_rows, "freshness": freshness_rows, "drain": drain_rows, "dashboard": dashboard_rows}
     found = [row for name, make in makers.items() if name in phases for row in make(phases[name])]
     return found + memory_rows(results["memory"])
 
