@@ -168,6 +168,7 @@ class Settings(ContractSettings):
     trigger_interval: str = "1 second"
     window_duration: str = "1 minute"
     watermark_delay: str = "2 minutes"
+    idempotency_horizon: str = "24 hours"
     customers_refresh_seconds: float = 60.0
     # Days of rows MySQL keeps (pipeline/retention.py; 0: all), purged every interval by the job.
     minute_windows_keep_days: int = 2
@@ -190,6 +191,13 @@ class Settings(ContractSettings):
         if replication and not re.fullmatch(r"\s*[\w.-]+:\d+\s*(,\s*[\w.-]+:\d+\s*)*", replication):
             raise ValueError("expected data centre:factor pairs, e.g. dc1:3,dc2:3")
         return replication
+
+    @model_validator(mode="after")
+    def _horizon_within_progress_rows(self) -> "Settings":
+        # The stream tells committed batches of earlier checkpoints by their progress rows.
+        if self.progress_keep_days and seconds(self.idempotency_horizon) >= self.progress_keep_days * 86_400:
+            raise ValueError("IDEMPOTENCY_HORIZON must be shorter than PROGRESS_KEEP_DAYS (or keep progress: 0)")
+        return self
 
     @model_validator(mode="after")
     def _accounts_have_passwords(self) -> "Settings":
@@ -271,6 +279,15 @@ class Settings(ContractSettings):
     @property
     def cassandra_seed_list(self) -> str:  # exported as CASSANDRA_SEED_LIST
         return self.cassandra_seeds or self.cassandra_host
+
+
+def seconds(interval: str) -> float:
+    """A Spark interval of one unit ("24 hours", "2 minutes") in seconds; ValueError otherwise."""
+    units = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400, "week": 604_800}
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day|week)s?\s*", interval, re.IGNORECASE)
+    if not found:
+        raise ValueError(f"{interval!r}: expected a number and a unit, e.g. 24 hours")
+    return float(found[1]) * units[found[2].lower()]
 
 
 @lru_cache

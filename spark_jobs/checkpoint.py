@@ -29,8 +29,9 @@ from pipeline.settings import Settings, get_settings
 # The stream's name: its checkpoint's folder, its rows in MySQL's stream_commits and stream_progress.
 QUERY_NAME = "orders_stream"
 # Raised when the stateful part of the query changes in a way Spark cannot resume
-# (its state's key or schema); `make upgrade-stream` is then needed.
-QUERY_VERSION = 1
+# (its state's key or schema); `make upgrade-stream` is then needed. 2: no state (the
+# dedup moved from Spark's state store to the raw store, for IDEMPOTENCY_HORIZON).
+QUERY_VERSION = 2
 # The settings Spark keeps from the checkpoint that made its state, with Spark's defaults.
 FIXED_BY_CHECKPOINT = {
     "spark.sql.shuffle.partitions": "200",
@@ -39,6 +40,10 @@ FIXED_BY_CHECKPOINT = {
     ),
 }
 COMMITTED = "SELECT batch_id, checkpoint_id FROM stream_commits WHERE query_name = %s"
+# Each checkpoint's last batch MySQL committed (its progress rows are written in the same transaction).
+COMMITTED_PER_CHECKPOINT = """
+SELECT checkpoint_id, MAX(batch_id) FROM stream_progress
+WHERE query_name = %s AND checkpoint_id != '' GROUP BY checkpoint_id"""
 START_AFRESH = """
 INSERT INTO stream_commits (query_name, batch_id, checkpoint_id) VALUES (%s, -1, %s)
 ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id), checkpoint_id = VALUES(checkpoint_id)"""
@@ -169,6 +174,14 @@ def commit_record(settings: Settings, query_name: str) -> tuple[int, str]:
     with mysql_connection(settings) as connection, connection.cursor() as cursor:
         cursor.execute(COMMITTED, (query_name,))
         return cursor.fetchone() or (-1, "")
+
+
+def committed_per_checkpoint(settings: Settings, query_name: str) -> list[tuple[str, int]]:
+    """(checkpoint id, last batch MySQL committed) of every checkpoint the query has had, as far
+    as PROGRESS_KEEP_DAYS keeps them."""
+    with mysql_connection(settings) as connection, connection.cursor() as cursor:
+        cursor.execute(COMMITTED_PER_CHECKPOINT, (query_name,))
+        return list(cursor.fetchall())
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ Usage:
         --jars "$(ls jars/*.jar | paste -sd,)" spark_jobs/orders_stream.py
 
 Reads the `orders` topic, checks every record against the order contract
-(validation.py), keeps each order_id once within WATERMARK_DELAY, and hands
-each micro-batch to transforms.micro_batch, whose outputs sinks.BatchWriter
-writes: dead letters to `orders.dlq`, orders to Cassandra, windows to MySQL in
-the transaction that records the batch id and the checkpoint. The checkpoint
+(validation.py), and hands each micro-batch, with the stored orders of its
+order_ids (Cassandra, read by key), to transforms.micro_batch, which keeps each
+order_id once within IDEMPOTENCY_HORIZON; sinks.BatchWriter writes its outputs:
+dead letters to `orders.dlq`, new orders to Cassandra, windows to MySQL in the
+transaction that records the batch id and the checkpoint. The checkpoint
 ($STATE_DIR/checkpoints/orders_stream) makes a restarted job resume after the
 last batch; when the query can no longer resume from it, the job says so in
 one line and exits with 0 (checkpoint.py: `make upgrade-stream`). SIGTERM lets
@@ -32,7 +33,7 @@ from pipeline.settings import get_settings
 from spark_jobs import checkpoint, transforms
 from spark_jobs.checkpoint import QUERY_NAME
 from spark_jobs.sinks import BatchWriter
-from spark_jobs.sources import Customers, read_orders
+from spark_jobs.sources import Customers, read_orders, stored_orders, written_by
 from spark_jobs.validation import parse_orders
 
 
@@ -65,6 +66,8 @@ def main() -> None:
     # Credentials from the settings, here rather than in spark-submit's arguments, which `ps` shows.
     spark = SparkSession.builder.appName(QUERY_NAME).config(map=spark_cassandra_conf(settings)).getOrCreate()
     customers = Customers(spark, settings)
+    stored = stored_orders(spark, settings, transforms.EARLIER_COLUMNS)
+    committed_before = written_by(spark, checkpoint.committed_per_checkpoint(settings, QUERY_NAME))
     writer = BatchWriter(
         spark,
         settings,
@@ -77,11 +80,17 @@ def main() -> None:
     def each_batch(batch: DataFrame, batch_id: int) -> None:
         if writer.already_committed(batch_id):
             return
-        # The Kafka read, the validation and the dedup, computed once for every output.
-        batch.persist()
+        # The Kafka read, the validation and the lookup of earlier orders, computed once for every output.
+        checked = transforms.against_earlier_orders(
+            batch,
+            stored,
+            written_by(spark, [(checkpoint_id, batch_id)]),
+            committed_before,
+            settings.idempotency_horizon,
+        ).persist()
         try:
             outputs = transforms.micro_batch(
-                batch,
+                checked,
                 customers.current(),
                 writer.newest_event_time,
                 settings.window_duration,
@@ -89,12 +98,12 @@ def main() -> None:
             )
             writer.write(batch_id, outputs)
         finally:
-            batch.unpersist()
+            checked.unpersist()
 
     start = state.starting_offsets(settings.starting_offsets)
-    checked = transforms.deduplicate(parse_orders(read_orders(spark, settings, start)), settings.watermark_delay)
     query = (
-        checked.writeStream.queryName(QUERY_NAME)
+        parse_orders(read_orders(spark, settings, start))
+        .writeStream.queryName(QUERY_NAME)
         .foreachBatch(each_batch)
         .option("checkpointLocation", state.uri)
         .trigger(processingTime=settings.trigger_interval)

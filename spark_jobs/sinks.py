@@ -45,9 +45,9 @@ COMMIT_BATCH = """
 INSERT INTO stream_commits (query_name, batch_id, checkpoint_id) VALUES (%s, %s, %s)
 ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id), checkpoint_id = VALUES(checkpoint_id)"""
 RECORD_PROGRESS = """
-INSERT INTO stream_progress (query_name, checkpoint_id, batch_id, input_rows, dead_letters, rows_per_second,
-                             duration_ms, max_event_time, watermark, late_rows, consumer_lag)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
+INSERT INTO stream_progress (query_name, checkpoint_id, batch_id, input_rows, dead_letters, repeats,
+                             rows_per_second, duration_ms, max_event_time, watermark, late_rows, consumer_lag)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
 NEWEST_EVENT_TIME = "SELECT MAX(max_event_time) FROM stream_progress WHERE query_name = %s"
 
 
@@ -145,6 +145,7 @@ class BatchWriter:
             batch_id,
             summary.input_rows,
             summary.dead_letters,
+            summary.repeats,
             summary.input_rows / seconds,
             int(seconds * 1000),
             summary.max_event_time,
@@ -158,7 +159,8 @@ class BatchWriter:
                 self.newest_event_time = newest
             print(
                 f"batch {batch_id}: {summary.input_rows} records, {summary.dead_letters} dead letters, "
-                f"{summary.late_rows} late, {len(sales)} window rows, {lag} behind, {seconds * 1000:.0f} ms; "
+                f"{summary.repeats} repeats, {summary.late_rows} late, {len(sales)} window rows, {lag} behind, "
+                f"{seconds * 1000:.0f} ms; "
                 f"newest event {summary.max_event_time}",
                 flush=True,
             )

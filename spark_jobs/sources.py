@@ -1,4 +1,5 @@
-"""What the orders stream reads: the `orders` topic, and the customers dimension in MySQL."""
+"""What the orders stream reads: the `orders` topic, the orders stored before (Cassandra), and the
+customers dimension in MySQL."""
 
 import time
 
@@ -17,6 +18,29 @@ def read_orders(spark: SparkSession, settings: Settings, starting_offsets: str) 
         .option("startingOffsets", starting_offsets)
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
         .load()
+    )
+
+
+def stored_orders(spark: SparkSession, settings: Settings, columns: list[str]) -> DataFrame:
+    """Cassandra's `orders`, as a DataFrame the connector joins by order_id (a read per key, never a
+    scan of the table: `directJoinSetting`, with CassandraSparkExtensions in spark-defaults.conf)."""
+    return (
+        spark.read.format("org.apache.spark.sql.cassandra")
+        .options(keyspace=settings.cassandra_keyspace, table="orders", directJoinSetting="on")
+        .load()
+        .select(*columns)
+    )
+
+
+def written_by(spark: SparkSession, rows: list[tuple[str, int]]) -> DataFrame:
+    """(checkpoint_id, batch_id) rows held in the plan itself (a LocalRelation): broadcast with no
+    Spark job of their own, and values rather than literals in generated code, which would then
+    be compiled again for every batch."""
+    values = ", ".join(["(CAST(? AS STRING), CAST(? AS BIGINT))"] * max(len(rows), 1))
+    empty = "" if rows else " WHERE FALSE"
+    return spark.sql(
+        f"SELECT * FROM VALUES {values} AS written_by(checkpoint_id, batch_id){empty}",
+        args=[value for row in rows or [("", -1)] for value in row],
     )
 
 

@@ -5,12 +5,13 @@
 on static DataFrames, as later batch jobs over the raw store can.
 """
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark_jobs.validation import ORDER_COLUMNS
@@ -23,10 +24,21 @@ NO_PAYMENT_METHOD = "unknown"
 DLQ_HEADERS = ("dlq.reason", "dlq.source.topic", "dlq.source.partition", "dlq.source.offset")
 
 
+# What makes two orders with one order_id the same order: what was ordered, not when (a
+# client retrying without created_at gets the server's time of each attempt).
+FINGERPRINTED = [name for name in ORDER_COLUMNS if name not in ("order_id", "created_at")]
+# What the raw store (Cassandra `orders`) says of an order_id seen before; the stream reads it by order_id.
+EARLIER_COLUMNS = ["order_id", "fingerprint", "first_seen", "created_at", "checkpoint_id", "batch_id"]
+# Which batch wrote a stored order: reconcile and backfill count only batches MySQL committed.
+WRITTEN_BY = ["checkpoint_id", "batch_id"]
+ORDERS_TABLE = [*ORDER_COLUMNS, "state", "fingerprint", "first_seen", *WRITTEN_BY]
+ORDERS_BY_TIME_TABLE = ["day", "bucket", *ORDER_COLUMNS, "state", *WRITTEN_BY]
+
+
 class MicroBatch(NamedTuple):
     """What one micro-batch produces, one DataFrame per destination."""
 
-    orders: DataFrame  # Cassandra `orders`: each valid order with its customer's state
+    orders: DataFrame  # Cassandra `orders`: each new order with its customer's state, fingerprint and batch
     orders_by_time: DataFrame  # Cassandra `orders_by_time`: the same, keyed by UTC day and minute
     sales_by_minute: DataFrame  # MySQL: orders, units, revenue per window, source, state, payment method, currency
     product_sales_by_minute: DataFrame  # MySQL: the same per window and product
@@ -35,42 +47,124 @@ class MicroBatch(NamedTuple):
 
 
 def micro_batch(
-    parsed: DataFrame, customers: DataFrame, newest_before: datetime | None, window: str, delay: str
+    checked: DataFrame, customers: DataFrame, newest_before: datetime | None, window: str, delay: str
 ) -> MicroBatch:
-    """One micro-batch of checked records (parse_orders, then deduplicate) -> everything it writes.
+    """One micro-batch of records checked against the orders seen before (parse_orders, then
+    against_earlier_orders) -> everything it writes.
 
     `customers` is the customers dimension (customer_id, state); `newest_before`
     the newest event time of the earlier batches, which sets the lateness
     watermark with `delay`; `window` the length of the tumbling windows.
     """
-    orders = enrich(valid_orders(parsed), customers)
+    orders = enrich(new_orders(checked), customers)
     return MicroBatch(
-        orders=orders,
-        orders_by_time=by_time(orders),
+        orders=orders.select(*ORDERS_TABLE),
+        orders_by_time=by_time(orders).select(*ORDERS_BY_TIME_TABLE),
         sales_by_minute=sales_by_minute(orders, window),
         product_sales_by_minute=product_sales_by_minute(orders, window),
-        dead_letters=dead_letters(parsed),
-        summary=batch_summary(parsed, newest_before, delay),
+        dead_letters=dead_letters(checked),
+        summary=batch_summary(checked, newest_before, delay),
     )
 
 
-def deduplicate(parsed: DataFrame, delay: str) -> DataFrame:
-    """Keeps the first record of each order_id seen within `delay` of processing time.
+def fingerprint() -> Column:
+    """A 64-bit digest of what an order asks for (FINGERPRINTED), the same for the same order on any
+    replay: two versions of one order_id that collide go unnoticed once in 2**64."""
+    return F.xxhash64(*FINGERPRINTED)
 
-    Processing time (`validated_at`, the wall clock when the record was validated)
-    bounds the state instead of event time: then no record is ever too late to
-    pass, whatever its created_at. A replay after a crash validates the batch
-    again, later, so it is never late either. Rejected records are keyed by their
-    Kafka position, so each reaches the dead-letter topic. A bounded input has no
-    watermark: all its repeats are dropped.
+
+def counted_by_mysql(
+    checkpoint: str, batch: str, current_checkpoint: str, last_committed: Column | str, done: str
+) -> Column:
+    """Whether MySQL has counted a stored order, by the batch that wrote it (`checkpoint`, `batch`):
+    a batch of the current checkpoint up to `last_committed`, of another one up to its last
+    committed batch (`done`, null when it committed none), or before the raw store said which."""
+    return (
+        F.when(F.col(checkpoint).isNull(), F.lit(True))
+        .when(F.col(checkpoint) == F.col(current_checkpoint), F.col(batch) <= last_committed)
+        .otherwise(F.coalesce(F.col(batch) <= F.col(done), F.lit(False)))
+    )
+
+
+def against_earlier_orders(
+    parsed: DataFrame, earlier: DataFrame, batch: DataFrame, committed_before: DataFrame, horizon: str
+) -> DataFrame:
+    """Each record of a micro-batch against the orders seen before it: `repeat` is true for an order
+    already counted (neither counted nor stored again); `error` says so for an order_id reused with
+    different content, or resent more than `horizon` after it was first seen (its Kafka
+    timestamp): dead letters, which the raw store and MySQL never count. The rest are new, with
+    what the raw store keeps of them (fingerprint, first_seen, this batch's checkpoint_id and
+    batch_id).
+
+    Seen before means: earlier in this batch (by Kafka position), or in `earlier` (the raw
+    store's EARLIER_COLUMNS, at least for this batch's order_ids) when MySQL has counted it
+    (counted_by_mysql): written by an earlier batch of this checkpoint, by a batch of another
+    checkpoint up to the last it committed (`committed_before`: checkpoint_id, batch_id), or
+    before the raw store said which. A row this very batch (`batch`: one row, checkpoint_id and
+    batch_id) wrote in an attempt that failed before its MySQL commit is not counted yet, nor
+    one of a batch another checkpoint never committed: the stream counts them now. Rows stored
+    before fingerprints were kept count as the same order.
     """
-    position = F.format_string("%s/%d/%d", "topic", "partition", "offset")
-    keyed = parsed.withColumn("dedup_key", F.coalesce(F.col("order_id"), position))
-    if parsed.isStreaming:
-        unique = keyed.withWatermark("validated_at", delay).dropDuplicatesWithinWatermark(["dedup_key"])
-    else:
-        unique = keyed.dropDuplicates(["dedup_key"])
-    return unique.drop("dedup_key")
+    prior = earlier.select(  # plain columns only: the connector then reads them by order_id
+        F.col("order_id").alias("lookup_id"),
+        F.col("fingerprint").alias("prior_fingerprint"),
+        F.col("first_seen").alias("prior_first_seen"),
+        F.col("created_at").alias("prior_created_at"),
+        F.col("checkpoint_id").alias("prior_checkpoint"),
+        F.col("batch_id").alias("prior_batch"),
+    )
+    done = committed_before.select(F.col("checkpoint_id").alias("prior_checkpoint"), F.col("batch_id").alias("done"))
+    in_batch = Window.partitionBy("order_id").orderBy("partition", "offset")
+    valid = F.col("error").isNull()
+    seen = F.coalesce("prior_first_seen", "prior_created_at")
+    seen_within = seen >= F.col("received_at") - F.expr(f"INTERVAL {horizon}")
+    # The window before the lookup: the connector's direct join fails when Spark canonicalizes
+    # a plan with it under an exchange (spark-defaults.conf turns exchange reuse off too).
+    checked = (
+        parsed.withColumn("fingerprint", F.when(valid, fingerprint()))
+        .withColumn("first_in_batch", F.row_number().over(in_batch) == 1)
+        .withColumn("batch_fingerprint", F.first("fingerprint").over(in_batch))
+        .withColumn("batch_first_seen", F.first("received_at").over(in_batch))
+        # Cassandra refuses a read by a null key, and rejected records have no order_id: theirs
+        # is the nil UUID, which reads nothing the stream uses.
+        .withColumn("lookup_id", F.coalesce("order_id", F.lit(str(uuid.UUID(int=0)))))
+        .join(prior, "lookup_id", "left")
+        .join(F.broadcast(done), "prior_checkpoint", "left")
+        .crossJoin(F.broadcast(batch.select(*WRITTEN_BY)))
+        .withColumn(
+            "counted_before",
+            valid
+            & seen.isNotNull()
+            & counted_by_mysql("prior_checkpoint", "prior_batch", "checkpoint_id", F.col("batch_id") - 1, "done"),
+        )
+        .withColumn(
+            "same_as", F.when(F.col("counted_before"), F.col("prior_fingerprint")).otherwise(F.col("batch_fingerprint"))
+        )
+        .withColumn("first_seen", F.when(F.col("counted_before"), seen).otherwise(F.col("batch_first_seen")))
+        .withColumn("again", valid & (F.col("counted_before") | ~F.col("first_in_batch")))
+        .withColumn("expired", F.col("counted_before") & ~seen_within)
+    )
+    same = F.col("same_as").isNull() | (F.col("fingerprint") == F.col("same_as"))
+    first_seen = F.date_format("first_seen", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX")
+    error = (
+        F.when(
+            F.col("again") & ~same,
+            F.concat(F.lit("order_id: reused with different content (first seen "), first_seen, F.lit(")")),
+        )
+        .when(
+            F.col("again") & F.col("expired"),
+            F.concat(F.lit(f"order_id: resent more than {horizon} after it was first seen ("), first_seen, F.lit(")")),
+        )
+        .otherwise(F.col("error"))
+        .alias("error")
+    )
+    return checked.select(
+        *(error if name == "error" else name for name in parsed.columns),
+        (F.col("again") & same & ~F.col("expired")).alias("repeat"),
+        "fingerprint",
+        "first_seen",
+        *WRITTEN_BY,
+    )
 
 
 def dead_letters(parsed: DataFrame) -> DataFrame:
@@ -85,8 +179,11 @@ def dead_letters(parsed: DataFrame) -> DataFrame:
     )
 
 
-def valid_orders(parsed: DataFrame) -> DataFrame:
-    return parsed.where(F.col("error").isNull()).select(*ORDER_COLUMNS)
+def new_orders(checked: DataFrame) -> DataFrame:
+    """The valid orders not seen before (against_earlier_orders), with what the raw store keeps of them."""
+    return checked.where(F.col("error").isNull() & ~F.col("repeat")).select(
+        *ORDER_COLUMNS, "fingerprint", "first_seen", *WRITTEN_BY
+    )
 
 
 def enrich(orders: DataFrame, customers: DataFrame) -> DataFrame:
@@ -95,7 +192,7 @@ def enrich(orders: DataFrame, customers: DataFrame) -> DataFrame:
     return (
         orders.join(states, "customer_id", "left")
         .withColumn("state", F.coalesce(F.col("state"), F.lit(UNKNOWN_STATE)))
-        .select(*ORDER_COLUMNS, "state")
+        .select(*orders.columns, "state")
     )
 
 
@@ -130,20 +227,23 @@ def product_sales_by_minute(orders: DataFrame, window: str) -> DataFrame:
     return _window_totals(orders, window, "product_id")
 
 
-def batch_summary(parsed: DataFrame, newest_before: datetime | None, delay: str) -> DataFrame:
-    """One row about a micro-batch: records, dead letters, newest valid event time, and the lateness of its orders.
+def batch_summary(checked: DataFrame, newest_before: datetime | None, delay: str) -> DataFrame:
+    """One row about a micro-batch (against_earlier_orders): records, dead letters, repeats, the newest
+    event time of its new orders, and their lateness.
 
     As in Spark, the event-time watermark is the newest event time of the
     earlier batches minus `delay`; orders older than it count as late rows
     (they are still counted in their own window). Times are naive UTC.
     """
     valid = F.col("error").isNull()
+    new = valid & ~F.col("repeat")
     watermark = F.lit(newest_before).cast("timestamp") - F.expr(f"INTERVAL {delay}")
-    return parsed.agg(
+    return checked.agg(
         F.count("*").alias("input_rows"),
         F.count_if(~valid).alias("dead_letters"),
-        F.max(F.when(valid, F.col("created_at"))).cast("timestamp_ntz").alias("max_event_time"),
-        F.count_if(valid & (F.col("created_at") < watermark)).alias("late_rows"),
+        F.count_if(valid & F.col("repeat")).alias("repeats"),
+        F.max(F.when(new, F.col("created_at"))).cast("timestamp_ntz").alias("max_event_time"),
+        F.count_if(new & (F.col("created_at") < watermark)).alias("late_rows"),
     ).withColumn("watermark", watermark.cast("timestamp_ntz"))
 
 

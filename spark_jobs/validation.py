@@ -110,7 +110,9 @@ PARSED_SCHEMA = T.StructType(
         T.StructField("offset", T.LongType()),
         *ORDER_SCHEMA.fields,
         T.StructField("error", T.StringType()),
-        T.StructField("validated_at", T.TimestampType()),  # wall clock when validated; the dedup's clock
+        # The record's Kafka timestamp (when the API produced it), never later than now: when an
+        # order_id was first seen, for IDEMPOTENCY_HORIZON; the same on every replay.
+        T.StructField("received_at", T.TimestampType()),
     ]
 )
 # A record exactly as the API writes it (Order.record(): model_dump_json, fields in
@@ -167,8 +169,8 @@ def _validate_batches(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]
 
     The JVM judged created_at against the record's Kafka timestamp; a record stamped
     later than now (a producer's clock ahead) is judged here instead, against now.
-    Only rejected rows keep their key and value bytes, all the dead-letter topic
-    needs: the rest would only be carried through the shuffle and the cache.
+    Every row keeps its key and value bytes: a valid order can still turn out to
+    reuse an order_id with different content, a dead letter with those bytes.
     """
     _keep_zip_caches()
     for records in batches:
@@ -176,11 +178,10 @@ def _validate_batches(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]
         fast = (
             records["fast"].fillna(False).astype(bool) & (records["timestamp_ms"] <= now.timestamp() * 1000)
         ).tolist()
-        validated_at = pd.Series(pd.Timestamp(now), index=records.index)
+        now_ms = int(now.timestamp() * 1000)
+        received = pd.to_datetime(records["timestamp_ms"].clip(0, now_ms), unit="ms", utc=True)
         if all(fast):
-            yield records[POSITION_COLUMNS + ORDER_COLUMNS].assign(
-                key=None, value=None, error=None, validated_at=validated_at
-            )
+            yield records[KAFKA_COLUMNS + ORDER_COLUMNS].assign(error=None, received_at=received)
             continue
         results = {
             row: validate_record(value, topic, int(partition), int(offset), received_at(int(timestamp_ms), now))
@@ -207,14 +208,7 @@ def _validate_batches(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]
             for field in ORDER_SCHEMA.fields
         }
         errors = [results[row][1] if row in results else None for row in range(len(records))]
-        rejected = pd.Series([error is not None for error in errors], index=records.index)
-        yield records[POSITION_COLUMNS].assign(
-            key=records["key"].where(rejected, None),
-            value=records["value"].where(rejected, None),
-            **columns,
-            error=errors,
-            validated_at=validated_at,
-        )
+        yield records[KAFKA_COLUMNS].assign(**columns, error=errors, received_at=received)
 
 
 # Order's validators, each mirrored in _canonical_and_valid: cents by the
@@ -265,8 +259,8 @@ def check_canonical(records: DataFrame) -> DataFrame:
 
 
 def parse_orders(records: DataFrame) -> DataFrame:
-    """Kafka records -> their position, the contract's columns, `error` (null when valid), and for the
-    rejected ones their key and value.
+    """Kafka records -> their key, value and position, the contract's columns, `error` (null when
+    valid) and `received_at`.
 
     Records exactly as the API writes them are parsed and checked in the JVM;
     any other record (hand-written JSON, another field order, a rule broken)

@@ -1,8 +1,11 @@
 """What integration tests share: running the launcher, connecting to the stores, and reading back Kafka."""
 
 import os
+import re
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from kafka import KafkaConsumer, TopicPartition
@@ -10,6 +13,21 @@ from pipeline.clients import cassandra_cluster, kafka_python_config, mysql_conne
 from pipeline.settings import REPO_ROOT, Settings
 from pipeline.stack.services import Service, services
 from pipeline.stack.supervisor import pids
+
+
+@contextmanager
+def env_changed(**values: object):
+    """.env with these settings changed, as a user edits it, put back afterwards."""
+    env = REPO_ROOT / ".env"
+    original = env.read_text()
+    changed = original
+    for name, value in values.items():
+        changed = re.sub(rf"^{name}=.*$", f"{name}={value}", changed, flags=re.M)
+    env.write_text(changed)
+    try:
+        yield
+    finally:
+        env.write_text(original)
 
 
 def stack(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -75,3 +93,37 @@ class OrdersTopic:
                 records += [(r.key, r.value) for r in batch if r.offset < end[partition]]
         self.consumer.close()
         return records
+
+
+Position = tuple[int, int]  # a record's partition and offset
+
+
+class DeadLetters:
+    """Marks the end of `orders.dlq` now; `wait_for()` reads the dead letters written after."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.consumer = KafkaConsumer(**kafka_python_config(settings), enable_auto_commit=False)
+        topic = settings.dlq_topic
+        partitions = [TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic)]
+        self.consumer.assign(partitions)
+        for partition, offset in self.consumer.end_offsets(partitions).items():
+            self.consumer.seek(partition, offset)
+
+    def wait_for(
+        self, count: int, wanted: Callable[[Position, bytes], bool], timeout: float = 300
+    ) -> dict[Position, tuple[bytes, str]]:
+        """(value, reason) of the dead letters of `orders` records wanted (by their partition and
+        offset, and value), by position, once `count` of them have come or the timeout passed."""
+        letters: dict[Position, tuple[bytes, str]] = {}
+        deadline = time.monotonic() + timeout
+        while len(letters) < count and time.monotonic() < deadline:
+            for batch in self.consumer.poll(timeout_ms=1000).values():
+                for record in batch:
+                    headers = {key: value.decode() for key, value in record.headers}
+                    position = (int(headers["dlq.source.partition"]), int(headers["dlq.source.offset"]))
+                    value = record.value or b""
+                    if headers["dlq.source.topic"] == self.settings.orders_topic and wanted(position, value):
+                        letters[position] = (value, headers["dlq.reason"])
+        self.consumer.close()
+        return letters

@@ -5,23 +5,18 @@ The change is made as a user makes it, in .env; the test puts .env back and the
 job on a checkpoint of the original setting before it ends.
 """
 
-import re
 from contextlib import contextmanager
 
-from pipeline.settings import REPO_ROOT
 from tests.integration.ground_truth import Run, assert_stored_exactly, post, sales_rows, wait_until_stored
-from tests.integration.helpers import stack
+from tests.integration.helpers import env_changed, stack
 
 
 @contextmanager
 def setting_changed(name: str, value: object):
-    env = REPO_ROOT / ".env"
-    original = env.read_text()
-    env.write_text(re.sub(rf"^{name}=.*$", f"{name}={value}", original, flags=re.M))
     try:
-        yield
+        with env_changed(**{name: value}):
+            yield
     finally:
-        env.write_text(original)
         restored = stack("upgrade-stream")
         assert restored.returncode == 0, restored.stdout + restored.stderr
 

@@ -128,8 +128,8 @@ def test_parse_orders_and_the_contract_alone_agree_on_every_edited_record(spark)
     ]
     values = [v.encode() for v in variants]
 
-    def by_offset(parsed: DataFrame) -> list[dict]:  # without validated_at: each run has its own
-        return sorted(rows(parsed.drop("validated_at")), key=lambda row: row["offset"])
+    def by_offset(parsed: DataFrame) -> list[dict]:
+        return sorted(rows(parsed), key=lambda row: row["offset"])
 
     expected = by_offset(contract_only(records(spark, values)))
     parsed = by_offset(validation.parse_orders(records(spark, values)))
@@ -183,11 +183,14 @@ def test_every_way_the_load_generator_breaks_an_order_is_rejected(spark):
     assert None not in reasons
 
 
-def test_every_record_carries_the_time_it_was_validated_the_clock_of_the_dedup(spark):
+def test_every_record_carries_its_kafka_timestamp_never_later_than_now_and_its_bytes(spark):
+    values = [generated_orders(1)[0].record()[1], b"junk"]
+    parsed = rows(validation.parse_orders(records(spark, values, NOW)))
+    assert [row["received_at"] for row in parsed] == [NOW.replace(tzinfo=None)] * 2
+    assert sorted(bytes(row["value"]) for row in parsed) == sorted(values)  # a valid order may yet be a dead letter
     before = datetime.now(UTC).replace(tzinfo=None)
-    parsed = rows(validation.parse_orders(records(spark, [generated_orders(1)[0].record()[1], b"junk"])))
-    after = datetime.now(UTC).replace(tzinfo=None)
-    assert all(before <= row["validated_at"] <= after for row in parsed)
+    ahead = rows(validation.parse_orders(records(spark, values, datetime(3000, 1, 1, tzinfo=UTC))))
+    assert all(before <= row["received_at"] <= datetime.now(UTC).replace(tzinfo=None) for row in ahead)
 
 
 def test_the_future_limit_is_judged_against_the_record_timestamp(spark):
