@@ -65,7 +65,7 @@ apt_install = [ -x $(1) ] || { echo "==> setup: $(2) from Debian"; $(SUDO) apt-g
 # $(call uv_env,folder,lock file): a Python 3.11 virtualenv synced exactly to the lock file.
 uv_env = python3 -m uv venv --quiet --allow-existing --python python3.11 $(1) && python3 -m uv pip sync --quiet --python $(1)/bin/python $(2)
 
-.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs retention screenshot simulate bench chaos lint unit test test-cluster test-secure test-external chaos-cluster lock
+.PHONY: help demo setup mariadb chromium wrk compose-cli up api submit stop-job migrate upgrade-stream down teardown clean status logs reconcile backfill retention screenshot simulate bench chaos lint unit test test-cluster test-secure test-external chaos-cluster lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -144,6 +144,12 @@ status: ## Each service: up or down, port, health
 
 logs: ## Last lines of each log (FOLLOW=1 keeps following)
 	@$(STACK_LOGS)
+
+reconcile: $(VENV)/.synced jars/.resolved ## MySQL's windows of [FROM, TO) (default: the last 24 h) against Cassandra's raw orders; exit 1 if any differ
+	@bash spark_jobs/run.sh spark_jobs/reconcile.py reconcile $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
+
+backfill: $(VENV)/.synced jars/.resolved ## Recompute MySQL's windows of [FROM, TO) from Cassandra's raw orders; safe while the stream runs
+	@bash spark_jobs/run.sh spark_jobs/reconcile.py backfill $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
 
 retention: $(VENV)/.synced ## Delete MySQL rows older than *_KEEP_DAYS (the job does every RETENTION_INTERVAL_SECONDS)
 	@$(PY) -m pipeline.retention

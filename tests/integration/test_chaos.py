@@ -9,15 +9,18 @@ Cassandra and MySQL with what the API accepted (faults.py, ground_truth.py).
 
 import json
 import random
+import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from pipeline.clients import kafka_python_config
+from pipeline.settings import REPO_ROOT
 from tests.integration.faults import OUTAGE_S, STREAM_S, check, deliver, in_flight, job_running, kill_9, outage
 from tests.integration.ground_truth import Run, cassandra_rows
-from tests.integration.helpers import cassandra_session, pipeline_mysql
+from tests.integration.helpers import DeadLetters, cassandra_session, pipeline_mysql
 
 pytestmark = pytest.mark.chaos
 
@@ -101,11 +104,7 @@ def poison(rng: random.Random, valid: bytes) -> bytes:
 
 
 def test_a_thousand_poison_records_all_reach_the_dead_letter_topic_and_the_job_runs_on(settings, cassandra):
-    consumer = KafkaConsumer(**kafka_python_config(settings), enable_auto_commit=False)
-    partitions = [TopicPartition(settings.dlq_topic, p) for p in consumer.partitions_for_topic(settings.dlq_topic)]
-    consumer.assign(partitions)
-    for partition, offset in consumer.end_offsets(partitions).items():
-        consumer.seek(partition, offset)
+    dead_letters = DeadLetters(settings)
     rng = random.Random()
     valid = Run(20).orders
     producer = KafkaProducer(**kafka_python_config(settings), acks="all", max_request_size=2**20)
@@ -118,17 +117,7 @@ def test_a_thousand_poison_records_all_reach_the_dead_letter_topic_and_the_job_r
         producer.send(settings.orders_topic, key=order.record()[0], value=order.record()[1]).get(timeout=30)
     producer.close()
 
-    letters: dict[tuple[int, int], tuple[bytes, str]] = {}
-    deadline = time.monotonic() + 300
-    while len(letters) < len(poisoned) and time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=1000).values():
-            for record in batch:
-                headers = {key: value.decode() for key, value in record.headers}
-                position = (int(headers["dlq.source.partition"]), int(headers["dlq.source.offset"]))
-                if headers["dlq.source.topic"] == settings.orders_topic and position in poisoned:
-                    letters[position] = (record.value or b"", headers["dlq.reason"])
-    consumer.close()
-
+    letters = dead_letters.wait_for(len(poisoned), lambda position, _: position in poisoned)
     print(f"1,000 poison records written to {settings.orders_topic}: {len(letters):,} of them in {settings.dlq_topic}")
     assert len(letters) == len(poisoned) == 1000
     assert all(value == poisoned[position] and ": " in reason for position, (value, reason) in letters.items())
@@ -137,3 +126,14 @@ def test_a_thousand_poison_records_all_reach_the_dead_letter_topic_and_the_job_r
         time.sleep(1)
     assert sorted(cassandra_rows(cassandra, valid)) == sorted(str(o.order_id) for o in valid)
     assert job_running(settings)
+
+
+def test_reconcile_after_the_faults_finds_both_stores_in_agreement(settings):
+    # Every run above has its event times 3 to 30 hours back (ground_truth.Run), 30 minutes long.
+    now = datetime.now(UTC)
+    span = [f"FROM={now - timedelta(hours=31):%Y-%m-%dT%H:%M}", f"TO={now - timedelta(hours=2):%Y-%m-%dT%H:%M}"]
+    reconciled = subprocess.run(
+        ["make", "reconcile", *span], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800
+    )
+    assert reconciled.returncode == 0, reconciled.stdout[-5000:] + reconciled.stderr[-3000:]
+    print(reconciled.stdout.splitlines()[-1])
