@@ -1,4 +1,4 @@
-"""Benchmarks of the pipeline on the running local stack: ingest, freshness, drain, dashboard, and memory throughout.
+"""Benchmarks of the pipeline on the running local stack: ingest, freshness, drain, reconcile, dashboard, memory.
 
 Usage:
     make bench                                   # on a stack of its own, every phase at full size
@@ -9,6 +9,7 @@ Phases, in this order (each module's docstring says what it measures):
     ingest      bench/ingest.py     orders/s and latency through the API; ceiling: the same producer straight to Kafka
     freshness   bench/freshness.py  delay from the API's 202 to Cassandra and to MySQL at a settled 500 orders/s
     drain       bench/drain.py      a preloaded backlog into both stores; ceiling: cassandra-driver inserts
+    reconcile   bench/reconcile.py  orders/s of make reconcile and make backfill over the hours the run filled
     dashboard   bench/dashboard.py  each chart's query through Superset over 7 days of sales at 500 orders/s
 bench/memory.py samples every service's resident memory throughout.
 
@@ -30,13 +31,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import HarnessError, dashboard, drain, freshness, ingest, report, stack
+from bench import HarnessError, dashboard, drain, freshness, ingest, reconcile, report, stack
 from bench.memory import MemorySampler
 from bench.orders import Run
 from bench.report import say
 from pipeline.settings import REPO_ROOT, Settings, get_settings
 
-PHASES = {"ingest": ingest.run, "freshness": freshness.run, "drain": drain.run, "dashboard": dashboard.run}
+PHASES = {
+    "ingest": ingest.run,
+    "freshness": freshness.run,
+    "drain": drain.run,
+    "reconcile": reconcile.run,
+    "dashboard": dashboard.run,
+}
 SETTINGS_THAT_MATTER = (
     "trigger_interval",
     "max_offsets_per_trigger",
@@ -49,6 +56,7 @@ SETTINGS_THAT_MATTER = (
     "kafka_heap",
     "cassandra_heap",
     "watermark_delay",
+    "idempotency_horizon",
     "window_duration",
 )
 

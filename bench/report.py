@@ -159,6 +159,21 @@ def drain_rows(drain: dict) -> list[Row]:
     ]
 
 
+def reconcile_rows(phase: dict) -> list[Row]:
+    hours = f"{phase['hours']} h"
+    rows = [
+        Row(
+            f"{name} over {hours}, {phase[key]['orders']:,} orders",
+            f"{rate(phase[key]['orders_per_s'])} ({phase[key]['seconds']:.0f} s with spark-submit; "
+            f"{phase[key]['windows_differing']:,} windows differ)",
+        )
+        for name, key in (("reconcile", "reconcile"), ("backfill of every window", "backfill"))
+    ]
+    if phase["cassandra_bytes_per_order"]:
+        rows.append(Row("Cassandra `orders`: bytes on disk per order", f"{phase['cassandra_bytes_per_order']:,.0f} B"))
+    return rows
+
+
 def dashboard_rows(dashboard: dict) -> list[Row]:
     target = TARGETS.dashboard_chart_s
     days = dashboard["minutes"] / 1440
@@ -197,7 +212,13 @@ def memory_rows(memory: dict[str, dict]) -> list[Row]:
 def rows(results: dict) -> list[Row]:
     """The table's rows for the phases that ran."""
     phases = results["phases"]
-    makers = {"ingest": ingest_rows, "freshness": freshness_rows, "drain": drain_rows, "dashboard": dashboard_rows}
+    makers = {
+        "ingest": ingest_rows,
+        "freshness": freshness_rows,
+        "drain": drain_rows,
+        "reconcile": reconcile_rows,
+        "dashboard": dashboard_rows,
+    }
     found = [row for name, make in makers.items() if name in phases for row in make(phases[name])]
     return found + memory_rows(results["memory"])
 

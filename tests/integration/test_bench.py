@@ -63,7 +63,7 @@ def test_make_bench_measures_on_its_own_stack_and_leaves_this_one_as_it_was(sett
     assert not Path(path[1]).is_relative_to(settings.state_path / "bench"), "the benchmark wrote to this stack's folder"
     results = json.loads(Path(path[1]).read_text())
     assert results["error"] is None
-    assert set(results["phases"]) == {"ingest", "freshness", "drain", "dashboard"}
+    assert set(results["phases"]) == {"ingest", "freshness", "drain", "reconcile", "dashboard"}
 
     ingest = results["phases"]["ingest"]
     for name, step in ingest["steps"].items():
@@ -82,6 +82,11 @@ def test_make_bench_measures_on_its_own_stack_and_leaves_this_one_as_it_was(sett
     assert drain["orders_per_s"] > 0
     assert drain["ceiling"]["orders"] == drain["orders"]
     assert drain["ceiling"]["failed"] == 0
+
+    reconciled = results["phases"]["reconcile"]
+    assert reconciled["reconcile"]["orders"] >= drain["orders"]  # and none of its windows differed
+    assert reconciled["backfill"]["windows_deleted"] > 0
+    assert reconciled["reconcile_after_backfill"]["windows_differing"] == 0
 
     dashboard = results["phases"]["dashboard"]
     assert set(dashboard["charts"]) == dashboard_page.chart_titles(settings)
