@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alembic import command
+from alembic import command, op
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cassandra.cluster import Session
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from pipeline.clients import mysql_admin
@@ -40,6 +40,19 @@ def statements(text: str) -> list[str]:
     """Split a schema file on semicolons that end a line; whole-line comments dropped."""
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
     return [part.strip() for part in re.split(r";\s*$", code, flags=re.M) if part.strip()]
+
+
+def column_exists(table: str, column: str) -> bool:
+    """For a revision: whether the column is there already, so a retry skips its ALTER (MySQL 8.4,
+    unlike MariaDB, has no ADD COLUMN IF NOT EXISTS)."""
+    found = op.get_bind().execute(
+        text(
+            "SELECT COUNT(*) FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND table_name = :table AND column_name = :column"
+        ),
+        {"table": table, "column": column},
+    )
+    return bool(found.scalar())
 
 
 class MigrationError(Exception):

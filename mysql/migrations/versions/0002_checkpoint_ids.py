@@ -10,7 +10,8 @@ Revises: 0001
 """
 
 from alembic import op
-from sqlalchemy import text
+
+from pipeline.stack.migrations import column_exists
 
 revision = "0002"
 down_revision = "0001"
@@ -18,22 +19,11 @@ down_revision = "0001"
 COLUMN = "checkpoint_id VARCHAR(36) NOT NULL DEFAULT '' COMMENT 'the Spark query id of the checkpoint'"
 
 
-def has_column(table: str, column: str) -> bool:
-    found = op.get_bind().execute(
-        text(
-            "SELECT COUNT(*) FROM information_schema.columns "
-            "WHERE table_schema = DATABASE() AND table_name = :table AND column_name = :column"
-        ),
-        {"table": table, "column": column},
-    )
-    return bool(found.scalar())
-
-
 def upgrade() -> None:
     # One ALTER per table, each whole or not at all; checked first, so a retry skips what is done.
-    if not has_column("stream_commits", "checkpoint_id"):
+    if not column_exists("stream_commits", "checkpoint_id"):
         op.execute(f"ALTER TABLE stream_commits ADD COLUMN {COLUMN}")
-    if not has_column("stream_progress", "checkpoint_id"):
+    if not column_exists("stream_progress", "checkpoint_id"):
         op.execute(
             f"ALTER TABLE stream_progress ADD COLUMN {COLUMN}, "
             "DROP PRIMARY KEY, ADD PRIMARY KEY (query_name, checkpoint_id, batch_id)"

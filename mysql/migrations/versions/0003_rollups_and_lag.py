@@ -13,7 +13,8 @@ Revises: 0002
 """
 
 from alembic import op
-from sqlalchemy import text
+
+from pipeline.stack.migrations import column_exists
 
 revision = "0003"
 down_revision = "0002"
@@ -38,14 +39,8 @@ def upgrade() -> None:
                 f"GROUP BY {start}, {dimensions} "
                 "ON DUPLICATE KEY UPDATE orders = VALUES(orders), units = VALUES(units), revenue = VALUES(revenue)"
             )
-    found = op.get_bind().execute(
-        text(
-            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() "
-            "AND table_name = 'stream_progress' AND column_name = 'consumer_lag'"
-        )
-    )
     # One ALTER, whole or not at all: the dashboard's "since the newest order" reads MAX(max_event_time).
-    if not found.scalar():
+    if not column_exists("stream_progress", "consumer_lag"):
         op.execute(
             "ALTER TABLE stream_progress ADD COLUMN consumer_lag BIGINT NULL "
             "COMMENT 'offsets of orders behind the end of the topic when the batch committed', "
