@@ -42,6 +42,14 @@ def stack(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -
     )
 
 
+def make(*targets: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run make as a user types it: under `make test` too, without the parent make's
+    "Entering/Leaving directory" lines around the output."""
+    return subprocess.run(
+        ["make", "--no-print-directory", *targets], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
 @contextmanager
 def cassandra_session(settings: Settings):
     cluster = cassandra_cluster(settings)

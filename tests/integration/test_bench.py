@@ -5,19 +5,18 @@ sales data and dashboard it had. It measures; nothing here judges a time."""
 import hashlib
 import json
 import re
-import subprocess
 import uuid
 from pathlib import Path
 
 from bench.stack import wait_until_job_caught_up
 from kafka import KafkaConsumer, TopicPartition
 from pipeline.clients import kafka_python_config
-from pipeline.settings import REPO_ROOT, Settings
+from pipeline.settings import Settings
 from pipeline.stack.dashboard import SLUG, SupersetClient
 from pipeline.stack.services import services
 from pipeline.stack.supervisor import pids
 from tests.integration import dashboard_page
-from tests.integration.helpers import cassandra_session, pipeline_mysql
+from tests.integration.helpers import cassandra_session, make, pipeline_mysql
 
 
 def what_a_user_sees(settings: Settings) -> dict:
@@ -53,9 +52,7 @@ def test_make_bench_measures_on_its_own_stack_and_leaves_this_one_as_it_was(sett
     # markers of an earlier run, already counted, would end the wait at once.
     wait_until_job_caught_up(settings, f"bench-isolation-{uuid.uuid4().hex[:8]}")
     before = what_a_user_sees(settings)
-    result = subprocess.run(
-        ["make", "bench", "SCALE=0.005"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800
-    )
+    result = make("bench", "SCALE=0.005")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
 
     path = re.search(r"^results: (\S+)", result.stdout, re.MULTILINE)

@@ -9,7 +9,6 @@ Cassandra and MySQL with what the API accepted (faults.py, ground_truth.py).
 
 import json
 import random
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -17,10 +16,9 @@ import pytest
 
 from kafka import KafkaProducer
 from pipeline.clients import kafka_python_config
-from pipeline.settings import REPO_ROOT
 from tests.integration.faults import OUTAGE_S, STREAM_S, check, deliver, in_flight, job_running, kill_9, outage
 from tests.integration.ground_truth import Run, cassandra_rows
-from tests.integration.helpers import DeadLetters, cassandra_session, pipeline_mysql
+from tests.integration.helpers import DeadLetters, cassandra_session, make, pipeline_mysql
 
 pytestmark = pytest.mark.chaos
 
@@ -132,8 +130,6 @@ def test_reconcile_after_the_faults_finds_both_stores_in_agreement(settings):
     # Every run above has its event times 3 to 30 hours back (ground_truth.Run), 30 minutes long.
     now = datetime.now(UTC)
     span = [f"FROM={now - timedelta(hours=31):%Y-%m-%dT%H:%M}", f"TO={now - timedelta(hours=2):%Y-%m-%dT%H:%M}"]
-    reconciled = subprocess.run(
-        ["make", "reconcile", *span], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800
-    )
+    reconciled = make("reconcile", *span)
     assert reconciled.returncode == 0, reconciled.stdout[-5000:] + reconciled.stderr[-3000:]
     print(reconciled.stdout.splitlines()[-1])

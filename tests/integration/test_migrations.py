@@ -8,12 +8,15 @@ import shutil
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from pipeline.clients import cassandra_cluster, mysql_admin
 from pipeline.stack import dashboard, migrations
-from pipeline.stack.migrations import CASSANDRA_MIGRATIONS, MYSQL_MIGRATIONS, MigrationError
+from pipeline.stack.migrations import CASSANDRA_MIGRATIONS, MYSQL_MIGRATIONS, MigrationError, cql_migrations
 
 ROWS = {
     "sales_by_minute": "INSERT INTO sales_by_minute VALUES "
@@ -42,6 +45,12 @@ def scratch(settings):
         cursor.execute(f"DROP DATABASE `{name}`")
 
 
+def mysql_head(location: Path = MYSQL_MIGRATIONS) -> str:
+    config = Config()
+    config.set_main_option("script_location", str(location))
+    return ScriptDirectory.from_config(config).get_current_head() or "none"
+
+
 def mysql_state(settings) -> dict[str, object]:
     """Every table's definition and rows, and the revision the database is at."""
     state: dict[str, object] = {}
@@ -64,7 +73,8 @@ def test_an_install_of_the_first_release_is_migrated_to_head_with_every_row_kept
             cursor.execute(insert)
     before = mysql_state(settings)
 
-    assert migrations.migrate_mysql(settings, database) == "revision 0001 -> 0003"
+    head = mysql_head()
+    assert migrations.migrate_mysql(settings, database) == f"revision 0001 -> {head}"
     after = mysql_state(settings)
     assert after["sales_by_minute rows"] == before["sales_by_minute rows"]
     assert checkpoint_ids(settings) == [
@@ -84,10 +94,12 @@ def test_an_install_of_the_first_release_is_migrated_to_head_with_every_row_kept
             ], table
         cursor.execute("SELECT consumer_lag FROM stream_progress")
         assert cursor.fetchall() == ((None,),)
-    assert migrations.migrate_mysql(settings, database) == "revision 0003"
+    assert migrations.migrate_mysql(settings, database) == f"revision {head}"
     assert mysql_state(settings) == after
 
-    first = shutil.copytree(CASSANDRA_MIGRATIONS, tmp_path / "cql")
+    first = tmp_path / "cql"  # the first release's migrations only
+    first.mkdir()
+    shutil.copy(cql_migrations()[0].path, first)
     assert migrations.migrate_cassandra(session, first) == "version 0 -> 1"
     order_id = uuid.uuid4()
     session.execute(
@@ -114,30 +126,31 @@ def checkpoint_ids(settings) -> list[tuple]:
 def test_a_revision_that_fails_halfway_leaves_the_previous_one_and_runs_again(scratch, tmp_path):
     settings, session = scratch
     mysql_copy = shutil.copytree(MYSQL_MIGRATIONS, tmp_path / "mysql", ignore=shutil.ignore_patterns("__pycache__"))
-    broken = mysql_copy / "versions" / "0004_probe.py"
+    head = mysql_head()
+    broken = mysql_copy / "versions" / "9999_probe.py"
     broken.write_text(
-        '"""A test revision."""\n\nfrom alembic import op\n\nrevision = "0004"\ndown_revision = "0003"\n\n\n'
+        f'"""A test revision."""\n\nfrom alembic import op\n\nrevision = "9999"\ndown_revision = "{head}"\n\n\n'
         "def upgrade() -> None:\n"
         '    op.execute("CREATE TABLE IF NOT EXISTS probe (x INT)")\n'
         '    op.execute("CREATE TABLE IF NOT EXISTS probe_2 (")\n'
     )
-    with pytest.raises(MigrationError, match=r"revision 0004 \(A test revision.\) failed: .*stays at revision 0003"):
+    with pytest.raises(MigrationError, match=rf"revision 9999 \(A test revision.\) failed: .*stays at revision {head}"):
         migrations.migrate_mysql(settings, settings.mysql_database, mysql_copy)
     assert "probe definition" in mysql_state(settings), "the statement before the failure did run"
     broken.write_text(broken.read_text().replace("probe_2 (", "probe_2 (x INT)"))
-    assert migrations.migrate_mysql(settings, settings.mysql_database, mysql_copy) == "revision 0003 -> 0004"
+    assert migrations.migrate_mysql(settings, settings.mysql_database, mysql_copy) == f"revision {head} -> 9999"
 
     cql_copy = shutil.copytree(CASSANDRA_MIGRATIONS, tmp_path / "cql")
-    (cql_copy / "0002_probe.cql").write_text(
-        "CREATE TABLE IF NOT EXISTS probe (x int PRIMARY KEY);\nCREATE TABLE IF NOT EXISTS probe_2 (;\n"
-    )
-    with pytest.raises(MigrationError, match=r"migration 0002_probe.cql failed: .*stays at version 1"):
+    version = cql_migrations()[-1].version
+    probe = cql_copy / "9999_probe.cql"
+    probe.write_text("CREATE TABLE IF NOT EXISTS probe (x int PRIMARY KEY);\nCREATE TABLE IF NOT EXISTS probe_2 (;\n")
+    with pytest.raises(MigrationError, match=rf"migration 9999_probe.cql failed: .*stays at version {version}"):
         migrations.migrate_cassandra(session, cql_copy)
-    (cql_copy / "0002_probe.cql").write_text(
+    probe.write_text(
         "CREATE TABLE IF NOT EXISTS probe (x int PRIMARY KEY);\n"
         "CREATE TABLE IF NOT EXISTS probe_2 (x int PRIMARY KEY);\n"
     )
-    assert migrations.migrate_cassandra(session, cql_copy) == "version 1 -> 2"
+    assert migrations.migrate_cassandra(session, cql_copy) == f"version {version} -> 9999"
 
 
 def test_a_migration_edited_after_it_ran_is_refused(scratch, tmp_path):

@@ -3,11 +3,9 @@ changed by hand in MySQL are reported and put right, and the live windows end ex
 the API accepted. After the fault-injection tests, reconcile finds both stores in agreement
 (test_chaos.py)."""
 
-import subprocess
 import time
 from datetime import timedelta
 
-from pipeline.settings import REPO_ROOT
 from tests.integration.ground_truth import (
     Delivery,
     Run,
@@ -16,14 +14,11 @@ from tests.integration.ground_truth import (
     sales_rows,
     wait_until_stored,
 )
+from tests.integration.helpers import make
 
 SALES_KEY = (
     "window_start = %s AND window_end = %s AND source = %s AND state = %s AND payment_method = %s AND currency = %s"
 )
-
-
-def make(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200)
 
 
 def hours_of(run: Run) -> list[str]:
