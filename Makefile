@@ -30,11 +30,13 @@ $(error TOPOLOGY=$(TOPOLOGY): use TOPOLOGY=cluster, or leave it unset (single))
 endif
 # SECURE=true: the single-node stack with TLS and accounts on (secure.env).
 export SECURE
-# Tests and benchmarks run on stacks of their own, never on the one `up` runs: `pipeline.stack
-# apart` stops yours while they run and starts it again after. Set either to var to share yours.
+# Tests and benchmarks run on stacks of their own, never on the one `up` runs, made afresh each
+# run: `pipeline.stack apart` stops yours while they run and starts it again after. Set either to
+# var to share yours (then nothing is deleted). Benchmark results outlive their stack.
 TEST_STATE_DIR ?= var/test
 BENCH_STATE_DIR ?= var/bench/$(or $(TOPOLOGY),single)
-APART := $(LAUNCHER) apart
+BENCH_RESULTS_DIR ?= var/bench/results/$(or $(TOPOLOGY),single)
+APART := $(LAUNCHER) apart --fresh
 ifeq ($(STACK)$(TOPOLOGY),dockercluster)
 $(error docker mode runs the single-node topology; TOPOLOGY=cluster is local processes)
 endif
@@ -160,8 +162,8 @@ screenshot: $(VENV)/.synced chromium ## docs/dashboard.png from the running stac
 simulate: ## Load generator through the API: RATE orders/s for DURATION s (0 = until Ctrl-C), MODE=batch|single
 	@$(PY) -m pipeline.simulate --rate $(or $(RATE),200) --duration $(or $(DURATION),60) --mode $(or $(MODE),batch)
 
-bench: setup wrk ## Benchmarks on a stack of their own in BENCH_STATE_DIR (SCALE=0.1: a tenth of the orders): a table, and BENCH_STATE_DIR/bench/*.json
-	@$(APART) STATE_DIR=$(BENCH_STATE_DIR) -- $(PY) -m bench $(if $(SCALE),--scale $(SCALE))
+bench: setup wrk ## Benchmarks on a fresh stack of their own in BENCH_STATE_DIR (SCALE=0.1: a tenth of the orders): a table, and BENCH_RESULTS_DIR/*.json
+	@$(APART) STATE_DIR=$(BENCH_STATE_DIR) -- $(PY) -m bench --results $(BENCH_RESULTS_DIR) $(if $(SCALE),--scale $(SCALE))
 
 chaos: setup ## Faults injected into the tests' stack, 50 000 orders each (CHAOS_SCALE=0.1: a tenth): nothing lost or doubled
 	@$(APART) STATE_DIR=$(TEST_STATE_DIR) CHAOS_SCALE=$(or $(CHAOS_SCALE),1) -- $(PY) -m pytest -m chaos -rP tests/integration $(PYTEST_ARGS)
@@ -184,16 +186,16 @@ test: setup chromium wrk compose-cli lint ## lint, unit and integration tests on
 	@$(APART) STATE_DIR=$(TEST_STATE_DIR) -- bash tests/all.sh $(PYTEST_ARGS)
 
 test-cluster: setup ## The cluster topology's smoke test: starts the cluster (yours stopped meanwhile), orders through, exactness, down
-	@$(APART) TOPOLOGY=cluster -- $(PY) -m pytest tests/integration/cluster -m "not chaos" $(PYTEST_ARGS)
+	@$(APART) TOPOLOGY=cluster STATE_DIR=$(TEST_STATE_DIR)/cluster -- $(PY) -m pytest tests/integration/cluster -m "not chaos" $(PYTEST_ARGS)
 
 test-secure: setup ## Secure mode's tests: the single-node stack with TLS and accounts (yours stopped meanwhile), the path and the refusals, down
-	@$(APART) SECURE=true -- $(PY) -m pytest tests/integration/secure $(PYTEST_ARGS)
+	@$(LAUNCHER) apart SECURE=true -- $(PY) -m pytest tests/integration/secure $(PYTEST_ARGS)
 
 test-external: setup ## External mode's tests: secured servers started as a stack of their own, the pipeline with every server *_EXTERNAL=true pointed at them
 	@bash tests/external.sh tests/integration/secure tests/integration/external $(PYTEST_ARGS)
 
 chaos-cluster: setup ## The cluster's node-loss tests (a Kafka node, a Cassandra node, a Spark worker, the driver killed -9)
-	@$(APART) TOPOLOGY=cluster CHAOS_SCALE=$(or $(CHAOS_SCALE),1) -- $(PY) -m pytest tests/integration/cluster -m chaos -rP $(PYTEST_ARGS)
+	@$(APART) TOPOLOGY=cluster STATE_DIR=$(TEST_STATE_DIR)/cluster CHAOS_SCALE=$(or $(CHAOS_SCALE),1) -- $(PY) -m pytest tests/integration/cluster -m chaos -rP $(PYTEST_ARGS)
 
 lock: ## Re-pin requirements.lock, superset/requirements.txt and spark/executor-requirements.txt from their inputs
 	python3 -m uv pip compile --quiet pyproject.toml --extra test --python-version 3.11 -o requirements.lock

@@ -3,7 +3,7 @@
 Usage:
     make bench                                   # on a stack of its own, every phase at full size
     make bench SCALE=0.1                         # a tenth of every count and duration
-    python -m bench [--scale 1.0] [--only ingest,freshness,drain]
+    python -m bench [--scale 1.0] [--only ingest,freshness,drain] [--results DIR]
 
 Phases, in this order (each module's docstring says what it measures):
     ingest      bench/ingest.py     orders/s and latency through the API; ceiling: the same producer straight to Kafka
@@ -15,8 +15,9 @@ bench/memory.py samples every service's resident memory throughout.
 
 Prints a line per step as it goes, then a table (measure | result | ceiling |
 ratio | target | met) and writes it all, with the settings that matter, the
-machine and the git commit, to $STATE_DIR/bench/<run id>.json and
-$STATE_DIR/bench/latest.json. The exit code is 0 when everything was measured,
+machine and the git commit, to <run id>.json and latest.json in --results
+(default $STATE_DIR/bench; `make bench`: var/bench/results/<topology>, outside
+the stack it starts afresh each run). The exit code is 0 when everything was measured,
 whether or not the targets were met, and 1 when the benchmark could not
 measure: the stack is not running, or an accepted order never reached a store.
 """
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every count and duration (default 1)")
     parser.add_argument("--only", default=",".join(PHASES), help=f"comma-separated phases (default {','.join(PHASES)})")
+    parser.add_argument("--results", type=Path, help="folder for the results (default $STATE_DIR/bench)")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(chosen) - set(PHASES)
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"bench run {run.run_id}, scale {run.scale}, phases {', '.join(chosen)}")
     results = measure(settings, run, [name for name in PHASES if name in chosen])
     print(report.render(report.rows(results)), flush=True)
-    path = report.write(results, settings.state_path / "bench")
+    path = report.write(results, args.results or settings.state_path / "bench")
     print(f"results: {path} (and latest.json beside it); {results['seconds']:.0f} s in all")
     if results["error"]:
         print(f"error: the benchmark could not measure: {results['error']}", file=sys.stderr)

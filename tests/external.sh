@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # External mode's test bed: "their" servers (Kafka, Cassandra, MySQL, Superset) started
-# as a stack of their own in secure mode (TLS and accounts, state in var/external-servers,
-# apart from `make test-secure`'s var/secure), then
+# as a stack of their own in secure mode (TLS and accounts, state in var/external-servers),
+# then
 # the pipeline with every one of them marked *_EXTERNAL=true (state in var/external):
 # its launcher starts only the API, the job and the schema steps, pointed at them.
-# Runs pytest with the arguments given; stops both stacks whatever happened.
+# Both start from nothing each run. Runs pytest with the arguments given; stops both stacks
+# whatever happened.
 # Usage: tests/external.sh [PYTEST ARGS...]   (make test-external)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ export KAFKA_SSL_CA_FILE=$SERVERS_STATE_DIR/tls/ca.pem CASSANDRA_SSL_CA_FILE=$SE
   MYSQL_SSL_CA_FILE=$SERVERS_STATE_DIR/tls/ca.pem
 PIPELINE=(env STATE_DIR=var/external KAFKA_EXTERNAL=true CASSANDRA_EXTERNAL=true MYSQL_EXTERNAL=true SUPERSET_EXTERNAL=true)
 trap '"${PIPELINE[@]}" $PY -m pipeline.stack down; STATE_DIR=$SERVERS_STATE_DIR $PY -m pipeline.stack down' EXIT
+STATE_DIR=$SERVERS_STATE_DIR $PY -m pipeline.stack renew
+"${PIPELINE[@]}" $PY -m pipeline.stack renew
 STATE_DIR=$SERVERS_STATE_DIR $PY -m pipeline.stack up kafka cassandra mysql superset
 # Their DBA's part: a MySQL admin account for the schema steps, over TLS, not root
 # (the grants docs/security.md lists).

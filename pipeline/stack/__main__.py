@@ -1,7 +1,7 @@
 """Start, check and stop the local stack; what `make up`, `down`, `status` and `logs` run.
 
-Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown,schemas,probe,installs} [NAME ...]
-       python -m pipeline.stack apart NAME=VALUE ... -- COMMAND ...
+Usage: python -m pipeline.stack {up,down,status,logs,urls,teardown,schemas,probe,installs,renew} [NAME ...]
+       python -m pipeline.stack apart [--fresh] NAME=VALUE ... -- COMMAND ...
 
 The processes and their rules live in process-compose.yaml; its supervisor,
 process-compose, runs them in the background. `up` starts the supervisor (or,
@@ -13,9 +13,11 @@ deletes the state folder (data, logs, checkpoints). `schemas` and `probe` are
 steps of their own: process-compose and the docker compose file run them;
 `installs` names what `make setup` installs for the servers of ours. `apart`
 runs a command on another stack (its own state folder, topology or mode; what
-`make test` and `make bench` use): it stops the caller's stack first, since
-they share ports, and starts it again afterwards if it was running; the
-caller's data is never touched.
+`make test` and `make bench` use; with --fresh, started from nothing each time
+(`renew`), so no data, checkpoint or schema of an earlier run or version is in
+the way): it stops the caller's stack first, since they share ports, and starts
+it again afterwards if it was running; the caller's data is never touched, nor
+any stack apart did not make.
 
 A server marked *_EXTERNAL=true runs elsewhere: `up` starts none of it (process-compose
 runs a copy of its file without it), waits until it answers at the addresses the
@@ -311,6 +313,22 @@ def teardown(_names: list[str], settings: Settings) -> None:
     print(f"deleted {shown(settings.state_path)}: the data of Kafka, Cassandra, MySQL and Superset, logs, checkpoints")
 
 
+MADE_APART = ".made-by-apart"  # marks a state folder `renew` made, the only kind it deletes
+
+
+def renew(_names: list[str], settings: Settings) -> None:
+    """For `apart`: an empty state folder for its stack. One that `renew` made before is deleted
+    first; one without its mark (`make up` made it: someone's data) is used as it is."""
+    mark = settings.state_path / MADE_APART
+    if settings.state_path.exists() and not mark.exists():
+        print(f"==> apart: {shown(settings.state_path)} was not made by apart; using it as it is")
+        return
+    if settings.state_path.exists():
+        teardown([], settings)
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    mark.touch()
+
+
 def apply_schemas(kinds: list[str], settings: Settings, wait: bool = False) -> None:
     """Topics, schemas, users and the dashboard, of the named kinds of service (default all); with `wait`,
     once every node of that kind answers its real client (process-compose starts this step when the
@@ -348,10 +366,10 @@ def wait_for_answer(service: Service, settings: Settings) -> None:
         time.sleep(1)
 
 
-def apart(assignments: dict[str, str], command: list[str], settings: Settings) -> int:
+def apart(assignments: dict[str, str], command: list[str], settings: Settings, fresh: bool = False) -> int:
     """Run `command` on the stack the NAME=VALUE assignments select, with those in its environment
-    (`NAME=` takes NAME out of it); its exit status. The caller's stack (`settings`) is stopped first
-    and, if it ran, started again."""
+    (`NAME=` takes NAME out of it), `fresh`: from an empty state folder; its exit status. The
+    caller's stack (`settings`) is stopped first and, if it ran, started again."""
     other = {name: value for name, value in {**os.environ, **assignments}.items() if assignments.get(name) != ""}
     launcher = [sys.executable, "-m", "pipeline.stack"]
     changed = {name: value for name, value in assignments.items() if os.environ.get(name, "") != value}
@@ -365,7 +383,11 @@ def apart(assignments: dict[str, str], command: list[str], settings: Settings) -
         print(f"==> apart: stopping the stack in {shown(settings.state_path)} while the one of {which} runs")
         down([], settings)
     try:
-        return subprocess.run([*launcher, "up"], env=other).returncode or subprocess.run(command, env=other).returncode
+        return (
+            (fresh and subprocess.run([*launcher, "renew"], env=other).returncode)
+            or subprocess.run([*launcher, "up"], env=other).returncode
+            or subprocess.run(command, env=other).returncode
+        )
     finally:
         subprocess.run([*launcher, "down"], env=other)
         if was_running:
@@ -427,6 +449,7 @@ COMMANDS: dict[str, Callable[[list[str], Settings], None]] = {
     "status": status,
     "urls": urls,
     "teardown": teardown,
+    "renew": renew,
     "schemas": apply_schemas,
     "migrate": migrate,
     "upgrade-stream": upgrade_stream,
@@ -439,11 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["apart"]:
         if "--" not in argv or not argv[argv.index("--") + 1 :]:
-            print("usage: python -m pipeline.stack apart NAME=VALUE ... -- COMMAND ...", file=sys.stderr)
+            print("usage: python -m pipeline.stack apart [--fresh] NAME=VALUE ... -- COMMAND ...", file=sys.stderr)
             return 2
-        assignments = dict(pair.split("=", 1) for pair in argv[1 : argv.index("--")])
+        options = argv[1 : argv.index("--")]
+        assignments = dict(pair.split("=", 1) for pair in options if pair != "--fresh")
         try:
-            return apart(assignments, argv[argv.index("--") + 1 :], get_settings())
+            return apart(assignments, argv[argv.index("--") + 1 :], get_settings(), fresh="--fresh" in options)
         except (StackError, SupervisorError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
@@ -462,8 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.names) - set(declared()) - {kind_of(name) for name in declared()}
     if unknown:
         parser.error(f"unknown process(es): {', '.join(sorted(unknown))}; {CONFIG.name} has {', '.join(declared())}")
-    if args.command == "teardown" and args.names:
-        parser.error("teardown takes no names: it deletes the whole state folder")
+    if args.command in ("teardown", "renew") and args.names:
+        parser.error(f"{args.command} takes no names: it deletes the whole state folder")
     try:
         if args.command == "logs":
             logs(args.names, settings, args.follow)
