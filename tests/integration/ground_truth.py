@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from cassandra.cluster import OperationTimedOut
 
@@ -33,10 +33,21 @@ class Run:
     """Orders of one test: unique product ids, event times spread over `span` from a random minute
     between 3 and 30 hours ago (late for the watermark, still counted; kept by retention)."""
 
+    taken: ClassVar[list[tuple[datetime, datetime]]] = []  # the windows of every Run so far, never shared by two
+
     def __init__(self, count: int, span: timedelta = timedelta(minutes=5)):
         self.tag = f"t{uuid.uuid4().hex[:10]}"
         now = datetime.now(UTC).replace(second=0, microsecond=0)
-        self.start = now - timedelta(minutes=random.randrange(3 * 60, 30 * 60))
+        # A test reads a run's sales windows by time (they have no product): two runs in one
+        # window would count each other's orders.
+        for _ in range(10_000):
+            self.start = now - timedelta(minutes=random.randrange(3 * 60, 30 * 60))
+            end = self.start + span + timedelta(minutes=2)
+            if all(end <= start or self.start >= stop for start, stop in Run.taken):
+                break
+        else:
+            raise RuntimeError("no free time left 3 to 30 hours ago for another run")
+        Run.taken.append((self.start, end))
         self.span = span
         generator = OrderGenerator(seed=random.randrange(2**32))
         self.orders = []
@@ -215,4 +226,9 @@ def assert_stored_exactly(cassandra, mysql, run: Run, sales_before: dict, window
     assert product_rows(mysql, run) == reference.product_sales_by_minute(run.orders, window)
     for period, length in ROLLUPS.items():  # written in each batch's transaction: exactly once too
         assert product_rows(mysql, run, period) == reference.product_sales_by_minute(run.orders, length), period
-    assert net(sales_rows(mysql, run), sales_before) == reference.sales_by_minute(run.orders, states, window)
+    added, expected = net(sales_rows(mysql, run), sales_before), reference.sales_by_minute(run.orders, states, window)
+    assert added == expected, {
+        key: (added.get(key), expected.get(key))
+        for key in added.keys() | expected.keys()
+        if added.get(key) != expected.get(key)
+    }
