@@ -142,13 +142,17 @@ def post_orders(api, count: int) -> list[Order]:
         )
         for i in range(count)
     ]
+    post_batch(api, orders)
+    return orders
+
+
+def post_batch(api, orders: list[Order]) -> None:
     response = api.post(
         "/orders/batch",
         content=json.dumps([o.model_dump(mode="json") for o in orders]),
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 202, response.text
-    return orders
 
 
 def bundle_titles(settings) -> set[str]:
@@ -324,12 +328,7 @@ def give_three_states_the_most_revenue(api, mysql) -> None:
             Order(customer_id=customer, source="Dine In", product_id="map-test", quantity=10_000, unit_price=unit_price)
             for _ in range(count)
         ]
-    response = api.post(
-        "/orders/batch",
-        content=json.dumps([o.model_dump(mode="json") for o in orders]),
-        headers={"Content-Type": "application/json"},
-    )
-    assert response.status_code == 202, response.text
+    post_batch(api, orders)
 
 
 def test_the_map_fills_states_darker_the_more_revenue_they_have(settings, api, mysql, page):
