@@ -63,10 +63,20 @@ def mysql_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def migrate_mysql(settings: Settings, database: str, location: Path = MYSQL_MIGRATIONS, target: str = "head") -> str:
-    """Upgrade the database to `target`, one revision at a time; what was done."""
+def alembic_config(location: Path = MYSQL_MIGRATIONS) -> Config:
     config = Config()
     config.set_main_option("script_location", str(location))
+    return config
+
+
+def mysql_head(location: Path = MYSQL_MIGRATIONS) -> str | None:
+    """The newest revision of the scripts at `location`."""
+    return ScriptDirectory.from_config(alembic_config(location)).get_current_head()
+
+
+def migrate_mysql(settings: Settings, database: str, location: Path = MYSQL_MIGRATIONS, target: str = "head") -> str:
+    """Upgrade the database to `target`, one revision at a time; what was done."""
+    config = alembic_config(location)
     script = ScriptDirectory.from_config(config)
     engine = create_engine(
         "mysql+pymysql://", creator=lambda: mysql_admin(settings, database=database), poolclass=NullPool

@@ -8,15 +8,12 @@ import shutil
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 
 from pipeline.clients import cassandra_cluster, mysql_admin
 from pipeline.stack import dashboard, migrations
-from pipeline.stack.migrations import CASSANDRA_MIGRATIONS, MYSQL_MIGRATIONS, MigrationError, cql_migrations
+from pipeline.stack.migrations import CASSANDRA_MIGRATIONS, MYSQL_MIGRATIONS, MigrationError, cql_migrations, mysql_head
 
 ROWS = {
     "sales_by_minute": "INSERT INTO sales_by_minute VALUES "
@@ -43,12 +40,6 @@ def scratch(settings):
     cluster.shutdown()
     with mysql_admin(settings, autocommit=True) as connection, connection.cursor() as cursor:
         cursor.execute(f"DROP DATABASE `{name}`")
-
-
-def mysql_head(location: Path = MYSQL_MIGRATIONS) -> str:
-    config = Config()
-    config.set_main_option("script_location", str(location))
-    return ScriptDirectory.from_config(config).get_current_head() or "none"
 
 
 def mysql_state(settings) -> dict[str, object]:
