@@ -7,8 +7,9 @@ Usage:
 
 Phases, in this order (each module's docstring says what it measures):
     ingest      bench/ingest.py     orders/s and latency through the API; ceiling: the same producer straight to Kafka
+    floor       bench/floor.py      the engine floor: freshness of a query that only reads and parses, at 500 orders/s
     freshness   bench/freshness.py  delay from the API's 202 to Cassandra and to MySQL at a settled 500 orders/s
-    drain       bench/drain.py      a preloaded backlog into both stores; ceiling: cassandra-driver inserts
+    drain       bench/drain.py      a preloaded backlog into both stores; ceilings: the connector, the Java driver
     reconcile   bench/reconcile.py  orders/s of make reconcile and make backfill over the hours the run filled
     dashboard   bench/dashboard.py  each chart's query through Superset over 7 days of sales at 500 orders/s
 bench/memory.py samples every service's resident memory throughout.
@@ -32,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import HarnessError, dashboard, drain, freshness, ingest, reconcile, report, stack
+from bench import HarnessError, dashboard, drain, floor, freshness, ingest, reconcile, report, stack
 from bench.memory import MemorySampler
 from bench.orders import Run
 from bench.report import say
@@ -40,6 +41,7 @@ from pipeline.settings import REPO_ROOT, Settings, get_settings
 
 PHASES = {
     "ingest": ingest.run,
+    "floor": floor.run,
     "freshness": freshness.run,
     "drain": drain.run,
     "reconcile": reconcile.run,

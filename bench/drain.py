@@ -13,58 +13,46 @@ Usage:
    transaction is each batch's last write (spark_jobs/sinks.py), so Cassandra
    holds them too by then; the benchmark checks that it does, by order_id.
    Also reported: the rate from when the job answered (the launcher returned).
-4. Ceiling: the same orders inserted into the same Cassandra table, `orders`,
-   by cassandra-driver's execute_concurrent_with_args from this one process,
-   with the values the job wrote (the state from the customers dimension,
-   UNKNOWN_STATE when the customer is not in it), so the table ends as it was.
+4. Ceilings, each writing as many orders into a scratch keyspace made by the
+   project's own migrations (KEYSPACE_ceiling, dropped afterwards):
+   (a) the Cassandra connector writing the rows a micro-batch writes, from
+       memory, to both tables (bench/connector_ceiling.py, spark-submit with the
+       job's settings): what the job's sink allows when nothing else is done;
+   (b) Cassandra's own write rate from the JVM: the Java driver's asynchronous
+       inserts of a row per table per order (bench/CassandraWriteCeiling.java).
+   Cassandra has no load tool on Maven Central (cassandra-stress ships only in
+   its binary tarball), hence (b) is a small program on the job's driver jar.
 
 The job is left running, also when the phase fails.
 """
 
+import json
+import os
+import subprocess
 import time
+from pathlib import Path
 from uuid import UUID
 
+import pyspark
 from cassandra.concurrent import execute_concurrent_with_args
 
 from bench import HarnessError, orders, stack
 from bench.orders import Run
 from bench.report import Every, say
-from pipeline.contract import Order
-from pipeline.settings import Settings
-from spark_jobs.transforms import UNKNOWN_STATE
+from pipeline.settings import REPO_ROOT, Settings
+from pipeline.stack.schemas import apply_cassandra, cassandra_admin
+from spark_jobs.transforms import ORDERS_BY_TIME_TABLE, ORDERS_TABLE
 
 ORDERS = 200_000  # at scale 1
-INSERT = (
-    "INSERT INTO orders (order_id, customer_id, source, product_id, quantity, unit_price, currency, "
-    "payment_method, created_at, total, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 SELECT = "SELECT order_id FROM orders WHERE order_id IN ?"
 IDS_PER_QUERY = 200
-CEILING_CONCURRENCY = 150  # requests in flight from the driver
-CEILING_CHUNK = 20_000  # rows between two progress lines
+JVM_IN_FLIGHT = 256  # ceiling (b): unanswered inserts at once
+# The Java driver's jars come with the connector (jars/); its logging API with Spark's.
+JVM_CLASSPATH = f"{REPO_ROOT / 'jars'}/*:{Path(pyspark.__file__).parent / 'jars'}/*"
 
 
-def customer_states(settings: Settings) -> dict[int, str]:
-    with stack.mysql(settings) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT customer_id, state FROM customers")
-        return dict(cursor.fetchall())
-
-
-def cassandra_row(order: Order, states: dict[int, str]) -> tuple:
-    """The `orders` row the job writes for order (INSERT's column order)."""
-    return (
-        order.order_id,
-        order.customer_id,
-        order.source.value,
-        order.product_id,
-        order.quantity,
-        order.unit_price,
-        str(order.currency),
-        order.payment_method and order.payment_method.value,
-        order.created_at,
-        order.total,
-        states.get(order.customer_id, UNKNOWN_STATE),
-    )
+def insert(table: str, columns: list[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def preload(settings: Settings, records: list[tuple[bytes, bytes]]) -> float:
@@ -115,40 +103,69 @@ def found_in_cassandra(session, order_ids: list[UUID]) -> int:
     return sum(len(rows.current_rows) for _, rows in answers)
 
 
-def ceiling(session, rows: list[tuple]) -> dict:
-    """The rows inserted concurrently from this process; inserted rows/s."""
-    insert = session.prepare(INSERT)
-    failed, started = 0, time.monotonic()
-    for i in range(0, len(rows), CEILING_CHUNK):
-        answers = execute_concurrent_with_args(
-            session,
-            insert,
-            rows[i : i + CEILING_CHUNK],
-            concurrency=CEILING_CONCURRENCY,
-            raise_on_first_error=False,
-            results_generator=True,
+def json_line(settings: Settings, command: list[str], name: str, env: dict[str, str] | None = None) -> dict:
+    """The last line of the command's output, a JSON object; its output goes to a log named `name`,
+    which a HarnessError names when it fails."""
+    log = settings.state_path / "log" / f"{name}.log"
+    with log.open("w") as output:
+        done = subprocess.run(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=output, text=True, env=env)
+        output.write(done.stdout)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode or not lines or not lines[-1].startswith("{"):
+        raise HarnessError(f"drain: {name} failed (exit {done.returncode}); read {log}")
+    return json.loads(lines[-1])
+
+
+def ceilings(settings: Settings, count: int, product_id: str) -> dict[str, dict]:
+    """Ceilings (a) and (b), each writing `count` orders into a scratch copy of the keyspace."""
+    scratch = settings.model_copy(update={"cassandra_keyspace": f"{settings.cassandra_keyspace}_ceiling"})
+    apply_cassandra(scratch)
+    try:
+        say(f"drain ceiling (a): the connector writes {count:,} orders' rows to both tables from memory")
+        connector = json_line(
+            settings,
+            stack.spark_script("bench/connector_ceiling.py", scratch.cassandra_keyspace, str(count), product_id),
+            "drain-ceiling-connector",
         )
-        failed += sum(not success for success, _ in answers)
-        say(f"  drain ceiling: {min(i + CEILING_CHUNK, len(rows)):,} of {len(rows):,} rows inserted")
-    seconds = time.monotonic() - started
-    return {
-        "orders": len(rows),
-        "failed": failed,
-        "seconds": round(seconds, 3),
-        "concurrency": CEILING_CONCURRENCY,
-        "orders_per_s": (len(rows) - failed) / seconds,
-    }
+        say(f"drain ceiling (a): {connector['orders_per_s']:,.0f} orders/s")
+        say(f"drain ceiling (b): the Java driver inserts {count:,} orders' rows, {JVM_IN_FLIGHT} in flight")
+        jvm = json_line(
+            settings,
+            [
+                "java",
+                "-cp",
+                JVM_CLASSPATH,
+                "bench/CassandraWriteCeiling.java",
+                f"{settings.cassandra_nodes[0]}:{settings.cassandra_port}",
+                settings.cassandra_local_dc,
+                scratch.cassandra_keyspace,
+                str(count),
+                str(JVM_IN_FLIGHT),
+                insert("orders", ORDERS_TABLE),
+                insert("orders_by_time", ORDERS_BY_TIME_TABLE),
+            ],
+            "drain-ceiling-jvm",
+            env={
+                **os.environ,
+                "CASSANDRA_USERNAME": settings.cassandra_username,
+                "CASSANDRA_PASSWORD": settings.cassandra_password.get_secret_value(),
+            },
+        )
+        say(f"drain ceiling (b): {jvm['orders_per_s']:,.0f} orders/s ({jvm['failed']:,} failed)")
+    finally:
+        cluster = cassandra_admin(settings)
+        try:
+            cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {scratch.cassandra_keyspace}", timeout=120)
+        finally:
+            cluster.shutdown()
+    return {"connector": connector, "jvm": jvm}
 
 
 def run(settings: Settings, bench_run: Run) -> dict:
     say("drain: waiting until the Spark job has caught up with the orders topic")
     caught_up = stack.wait_until_job_caught_up(settings, bench_run.product_id("drain-sync"))
     product_id = bench_run.product_id("drain")
-    validated = [Order.model_validate(body) for body in orders.bodies(product_id, bench_run.count(ORDERS, minimum=500))]
-    records = [order.record() for order in validated]
-    states = customer_states(settings)
-    rows = [cassandra_row(order, states) for order in validated]
-    del validated
+    records = orders.records(orders.bodies(product_id, bench_run.count(ORDERS, minimum=500)))
     say(f"drain: caught up after {caught_up:.1f} s; stopping the Spark job")
     stack.launcher("down", "spark")
     try:
@@ -169,15 +186,13 @@ def run(settings: Settings, bench_run: Run) -> dict:
         "orders/s; checking Cassandra holds every one"
     )
     with stack.cassandra(settings) as session:
-        found = found_in_cassandra(session, [row[0] for row in rows])
-        if found != len(rows):
-            raise HarnessError(
-                f"drain: MySQL counts all {len(rows):,} orders of product {product_id}, "
-                f"but Cassandra's orders table holds {found:,} of them"
-            )
-        say(f"drain ceiling: the same {len(rows):,} rows inserted by cassandra-driver, {CEILING_CONCURRENCY} in flight")
-        direct = ceiling(session, rows)
-    say(f"drain ceiling: {direct['orders_per_s']:,.0f} rows/s ({direct['failed']:,} failed)")
+        found = found_in_cassandra(session, [UUID(json.loads(value)["order_id"]) for _, value in records])
+    if found != len(records):
+        raise HarnessError(
+            f"drain: MySQL counts all {len(records):,} orders of product {product_id}, "
+            f"but Cassandra's orders table holds {found:,} of them"
+        )
+    ceiling = ceilings(settings, len(records), bench_run.product_id("drain-ceiling"))
     return {
         "product_id": product_id,
         "orders": len(records),
@@ -188,6 +203,7 @@ def run(settings: Settings, bench_run: Run) -> dict:
         "orders_per_s": len(records) / seconds,
         "orders_per_s_after_answering": len(records) / (done - answered),
         "cassandra_found": found,
-        "ceiling": direct,
-        "of_ceiling": len(records) / seconds / direct["orders_per_s"],
+        "ceiling": ceiling,
+        "of_connector": len(records) / seconds / ceiling["connector"]["orders_per_s"],
+        "of_jvm": len(records) / seconds / ceiling["jvm"]["orders_per_s"],
     }

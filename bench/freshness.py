@@ -151,6 +151,11 @@ def visible_delays(acked: list[float], counts: list[tuple[float, int]]) -> list[
     return delays
 
 
+def at_rate(bench_run: Run, product_id: str, full_seconds: float, minimum: float) -> list[dict]:
+    """Orders of product_id for full_seconds at RATE (scaled, at least `minimum` seconds)."""
+    return orders.bodies(product_id, max(PER_REQUEST, round(RATE * bench_run.seconds(full_seconds, minimum))))
+
+
 async def send(
     settings: Settings, bodies: list[dict], acked: list[float], errors: Counter, cassandra: CassandraWatch | None = None
 ) -> None:
@@ -193,12 +198,9 @@ def run(settings: Settings, bench_run: Run) -> dict:
     caught_up = stack.wait_until_job_caught_up(settings, bench_run.product_id("freshness-sync"))
     say(f"freshness: caught up after {caught_up:.1f} s")
 
-    def at_rate(product_id: str, full_seconds: float, minimum: float) -> list[dict]:
-        return orders.bodies(product_id, max(PER_REQUEST, round(RATE * bench_run.seconds(full_seconds, minimum))))
-
     product_id = bench_run.product_id("freshness")
-    bodies = at_rate(product_id, SECONDS, minimum=2.0)
-    settle = at_rate(bench_run.product_id("freshness-settle"), seconds(settings.watermark_delay), minimum=1.0)
+    bodies = at_rate(bench_run, product_id, SECONDS, minimum=2.0)
+    settle = at_rate(bench_run, bench_run.product_id("freshness-settle"), seconds(settings.watermark_delay), 1.0)
     say(f"freshness: {len(settle):,} orders at {RATE} orders/s, not counted: the job settles at this rate")
     asyncio.run(send(settings, settle, [], Counter()))
     acked: list[float] = []

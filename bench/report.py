@@ -16,10 +16,10 @@ class Targets:
     single_open_loop_p99_ms: int = 50
     batch_orders_per_s: int = 20_000
     batch_of_ceiling: float = 0.5
-    freshness_cassandra_p95_s: int = 3
-    freshness_mysql_p95_s: int = 5
-    drain_orders_per_s: int = 10_000
-    drain_of_ceiling: float = 0.6
+    freshness_p95_s: float = 2.0  # into Cassandra and into MySQL
+    freshness_of_floor: float = 1.5  # the engine floor's p95, same rate, same stack
+    drain_orders_per_s: int = 5_000
+    drain_of_ceiling: float = 0.8  # of ceiling (a), the connector writing from memory
     spark_driver_peak_mb: int = 2_000  # the driver JVM; its Python processes are shown beside it
     api_peak_mb: int = 300
     dashboard_chart_s: float = 1.0  # each chart's chart-data answer, the median of its slowest time range
@@ -125,37 +125,57 @@ def delays(seconds: dict[str, float]) -> str:
     return f"p50 {seconds['p50']:.2f} / p95 {seconds['p95']:.2f} / max {seconds['max']:.2f} s"
 
 
-def freshness_rows(freshness: dict) -> list[Row]:
-    cassandra, mysql, target = freshness["cassandra"], freshness["mysql"], TARGETS
-    at = f"at {freshness['rate']:,.0f} orders/s"
+def freshness_rows(freshness: dict, floor: dict | None = None) -> list[Row]:
+    """Each store's freshness, beside the engine floor's p95 when the floor phase ran."""
+    target, at = TARGETS, f"at {freshness['rate']:,.0f} orders/s"
+    floor_p95 = floor["delay_s"]["p95"] if floor else None
+    rows = []
+    for store, what, sampled in (("cassandra", "Cassandra row", "sampled"), ("mysql", "MySQL window", "orders")):
+        p95 = freshness[store]["delay_s"]["p95"]
+        of_floor = p95 / floor_p95 if floor_p95 else None
+        rows.append(
+            Row(
+                f"freshness 202 -> {what}, {at} ({freshness[store]['orders']:,} {sampled})",
+                delays(freshness[store]["delay_s"]),
+                f"floor p95 {floor_p95:.2f} s" if floor_p95 else "",
+                f"{of_floor:.2f}" if of_floor else "",
+                f"p95 <= {target.freshness_p95_s:.0f} s"
+                + (f", ratio <= {target.freshness_of_floor:.1f}" if of_floor else ""),
+                p95 <= target.freshness_p95_s and (of_floor is None or of_floor <= target.freshness_of_floor),
+            )
+        )
+    return rows
+
+
+def floor_rows(floor: dict) -> list[Row]:
     return [
         Row(
-            f"freshness 202 -> Cassandra row, {at} ({cassandra['orders']:,} sampled)",
-            delays(cassandra["delay_s"]),
-            target=f"p95 < {target.freshness_cassandra_p95_s} s",
-            met=cassandra["delay_s"]["p95"] < target.freshness_cassandra_p95_s,
-        ),
-        Row(
-            f"freshness 202 -> MySQL window, {at} ({mysql['orders']:,} orders)",
-            delays(mysql["delay_s"]),
-            target=f"p95 < {target.freshness_mysql_p95_s} s",
-            met=mysql["delay_s"]["p95"] < target.freshness_mysql_p95_s,
-        ),
+            f"engine floor: Kafka -> parse -> one job a batch, at {floor['rate']:,.0f} orders/s "
+            f"({floor['accepted']:,} orders)",
+            delays(floor["delay_s"]) + not_accepted(floor),
+        )
     ]
 
 
 def drain_rows(drain: dict) -> list[Row]:
-    ceiling, target = drain["ceiling"], TARGETS
+    connector, jvm, target = drain["ceiling"]["connector"], drain["ceiling"]["jvm"], TARGETS
+    measured = f"{drain['orders']:,} preloaded orders"
     return [
         Row(
-            f"drain {drain['orders']:,} preloaded orders into both stores",
+            f"drain {measured} into both stores",
             f"{rate(drain['orders_per_s'])} ({drain['seconds']:.1f} s from job start; "
             f"{rate(drain['orders_per_s_after_answering'])} after it answered)",
-            f"{rate(ceiling['orders_per_s'])} cassandra-driver inserts",
-            f"{drain['of_ceiling']:.2f}",
-            f">= {target.drain_orders_per_s:,} orders/s, ratio >= {target.drain_of_ceiling:.2f}",
-            drain["orders_per_s"] >= target.drain_orders_per_s and drain["of_ceiling"] >= target.drain_of_ceiling,
-        )
+            f"(a) {rate(connector['orders_per_s'])}: the connector, from memory, both tables",
+            f"{drain['of_connector']:.2f}",
+            f">= {target.drain_orders_per_s:,} orders/s, ratio >= {target.drain_of_ceiling:.1f}",
+            drain["orders_per_s"] >= target.drain_orders_per_s and drain["of_connector"] >= target.drain_of_ceiling,
+        ),
+        Row(
+            f"drain {measured}, against Cassandra's own write rate",
+            rate(drain["orders_per_s"]),
+            f"(b) {rate(jvm['orders_per_s'])}: Java driver async inserts, both tables",
+            f"{drain['of_jvm']:.2f}",
+        ),
     ]
 
 
@@ -214,7 +234,8 @@ def rows(results: dict) -> list[Row]:
     phases = results["phases"]
     makers = {
         "ingest": ingest_rows,
-        "freshness": freshness_rows,
+        "floor": floor_rows,
+        "freshness": lambda freshness: freshness_rows(freshness, phases.get("floor")),
         "drain": drain_rows,
         "reconcile": reconcile_rows,
         "dashboard": dashboard_rows,

@@ -59,6 +59,11 @@ def launcher(*args: str) -> None:
         raise HarnessError(f"`python -m pipeline.stack {' '.join(args)}` failed:\n{done.stdout}{done.stderr}")
 
 
+def spark_script(script: str, *args: str) -> list[str]:
+    """The command that runs a Python script under spark-submit with the orders stream's settings."""
+    return ["bash", "spark_jobs/run.sh", script, *args]
+
+
 def mysql(settings: Settings) -> pymysql.Connection:
     """The pipeline's MySQL account, autocommit: every query sees the newest committed batch."""
     return mysql_connection(settings, autocommit=True)

@@ -51,6 +51,11 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
 NEWEST_EVENT_TIME = "SELECT MAX(max_event_time) FROM stream_progress WHERE query_name = %s"
 
 
+def write_cassandra(rows: DataFrame, keyspace: str, table: str) -> None:
+    """Upserts rows into a Cassandra table with the connector (its settings in spark-defaults.conf)."""
+    rows.write.format("org.apache.spark.sql.cassandra").mode("append").options(keyspace=keyspace, table=table).save()
+
+
 class TopicEnd:
     """Where a topic ends now: how many offsets a batch that ended at `end` is behind it."""
 
@@ -187,12 +192,7 @@ class BatchWriter:
         )
 
     def write_cassandra(self, rows: DataFrame, table: str) -> None:
-        (
-            rows.write.format("org.apache.spark.sql.cassandra")
-            .mode("append")
-            .options(keyspace=self.settings.cassandra_keyspace, table=table)
-            .save()
-        )
+        write_cassandra(rows, self.settings.cassandra_keyspace, table)
 
     def commit(self, batch_id: int, sales: list[Row], product_sales: list[Row], progress: tuple) -> bool:
         """The batch's window increments and their rollups, its id and its progress row in one transaction;

@@ -60,7 +60,7 @@ def test_make_bench_measures_on_its_own_stack_and_leaves_this_one_as_it_was(sett
     assert not Path(path[1]).is_relative_to(settings.state_path / "bench"), "the benchmark wrote to this stack's folder"
     results = json.loads(Path(path[1]).read_text())
     assert results["error"] is None
-    assert set(results["phases"]) == {"ingest", "freshness", "drain", "reconcile", "dashboard"}
+    assert set(results["phases"]) == {"ingest", "floor", "freshness", "drain", "reconcile", "dashboard"}
 
     ingest = results["phases"]["ingest"]
     for name, step in ingest["steps"].items():
@@ -70,6 +70,10 @@ def test_make_bench_measures_on_its_own_stack_and_leaves_this_one_as_it_was(sett
     assert ingest["ceiling"]["orders_per_s"] > 0
     assert ingest["ceiling"]["failed"] == 0
 
+    floor = results["phases"]["floor"]
+    assert floor["accepted"] == floor["orders"] > 0
+    assert floor["delay_s"]["max"] > 0
+
     freshness = results["phases"]["freshness"]
     assert freshness["accepted"] == freshness["orders"] == freshness["mysql"]["counted"] > 0
     assert freshness["cassandra"]["found"] == freshness["cassandra"]["orders"] > 0
@@ -77,8 +81,10 @@ def test_make_bench_measures_on_its_own_stack_and_leaves_this_one_as_it_was(sett
     drain = results["phases"]["drain"]
     assert drain["cassandra_found"] == drain["orders"] > 0
     assert drain["orders_per_s"] > 0
-    assert drain["ceiling"]["orders"] == drain["orders"]
-    assert drain["ceiling"]["failed"] == 0
+    for ceiling in drain["ceiling"].values():
+        assert ceiling["orders"] == drain["orders"]
+        assert ceiling["orders_per_s"] > 0
+    assert drain["ceiling"]["jvm"]["failed"] == 0
 
     reconciled = results["phases"]["reconcile"]
     assert reconciled["reconcile"]["orders"] >= drain["orders"]  # and none of its windows differed

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import orders, report
+from bench import floor, orders, report
 from bench.freshness import seconds, visible_delays
 from bench.memory import resident_bytes, tree_bytes
 from bench.orders import Run
@@ -97,7 +97,7 @@ def test_memory_of_a_process_counts_its_descendants_once_each():
     assert tree_bytes(parent.pid) == 0
 
 
-def results(batch_per_s=25_000.0, ceiling_per_s=40_000.0, drain_per_s=12_000.0) -> dict:
+def results(batch_per_s=25_000.0, ceiling_per_s=40_000.0, drain_per_s=12_000.0, floor_p95=1.5) -> dict:
     step = {
         "per_request": 1,
         "connections": 64,
@@ -120,6 +120,13 @@ def results(batch_per_s=25_000.0, ceiling_per_s=40_000.0, drain_per_s=12_000.0) 
                 "single_of_ceiling": 2_500 / ceiling_per_s,
                 "batch_of_ceiling": batch_per_s / ceiling_per_s,
             },
+            "floor": {
+                "rate": 500,
+                "orders": 40,
+                "accepted": 40,
+                "errors": {},
+                "delay_s": {"p50": 0.5, "p95": floor_p95, "p99": 2.0, "max": 2.0},
+            },
             "freshness": {
                 "rate": 500,
                 "cassandra": {"orders": 10, "delay_s": {"p50": 1.0, "p95": 2.0, "p99": 2.5, "max": 3.0}},
@@ -130,8 +137,9 @@ def results(batch_per_s=25_000.0, ceiling_per_s=40_000.0, drain_per_s=12_000.0) 
                 "orders_per_s": drain_per_s,
                 "seconds": 10.0,
                 "orders_per_s_after_answering": 20_000.0,
-                "ceiling": {"orders_per_s": 15_000.0},
-                "of_ceiling": drain_per_s / 15_000,
+                "ceiling": {"connector": {"orders_per_s": 15_000.0}, "jvm": {"orders_per_s": 30_000.0}},
+                "of_connector": drain_per_s / 15_000,
+                "of_jvm": drain_per_s / 30_000,
             },
         },
         "memory": {"api": {"what": "ingest API", "peak_mb": 80.0}, "kafka": {"what": "Kafka broker", "peak_mb": 400.0}},
@@ -145,9 +153,11 @@ def test_rows_judge_every_target():
         ("ingest", True),
         ("ingest", True),
         ("ingest", None),  # the batch open loop has none
-        ("freshness", True),
-        ("freshness", False),  # MySQL p95 6 s, target 5 s
-        ("drain", True),
+        ("engine", None),  # the floor is what the freshness is judged against
+        ("freshness", True),  # p95 2 s, 1.33 x the floor
+        ("freshness", False),  # MySQL p95 6 s, target 2 s
+        ("drain", True),  # 12,000 orders/s, 0.8 of ceiling (a)
+        ("drain", None),  # beside ceiling (b), no target
         ("peak", True),
         ("peak", None),
     ]
@@ -156,8 +166,21 @@ def test_rows_judge_every_target():
 def test_batch_ingest_and_drain_need_their_rate_and_their_share_of_the_ceiling():
     batch = report.rows(results(batch_per_s=25_000.0, ceiling_per_s=60_000.0))[2]
     assert (batch.ratio, batch.met) == ("0.42", False)
-    drain = report.rows(results(drain_per_s=9_000.0))[6]
+    drain = report.rows(results(drain_per_s=9_000.0))[7]
     assert (drain.ratio, drain.met) == ("0.60", False)
+
+
+def test_freshness_is_judged_against_the_engine_floor():
+    cassandra = report.rows(results(floor_p95=1.0))[5]
+    assert (cassandra.ceiling, cassandra.ratio, cassandra.met) == ("floor p95 1.00 s", "2.00", False)
+    assert report.rows(results(floor_p95=1.5))[5].met
+
+
+def test_the_floor_counts_each_order_at_the_end_of_its_micro_batch(tmp_path):
+    counts = tmp_path / "counts.jsonl"
+    batches = [(10.0, {"p": 3, "other": 5}), (11.0, {"other": 1}), (12.5, {"p": 2})]
+    counts.write_text("".join(json.dumps({"done_at": at, "products": n}) + "\n" for at, n in batches))
+    assert floor.running_counts(counts, "p") == [(10.0, 3), (12.5, 5)]
 
 
 def test_the_table_lines_up_its_columns():
