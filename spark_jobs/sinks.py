@@ -120,11 +120,12 @@ class BatchWriter:
 
     def write_all(self, batch_id: int, outputs: transforms.MicroBatch, began: float) -> None:
         liveness.require_cassandra(self.spark, self.settings)
-        # Independent Spark jobs over the cached batch, run together: the first to need a
-        # partition computes it (the Kafka read, the validation and the dedup) while the others
-        # wait for it, and their scheduling gaps overlap. The dead letters, rare, wait for the
-        # summary to say there are some.
-        with ThreadPoolExecutor(max_workers=5) as pool:
+        # Spark jobs over the cached batch, run together: the first to need a partition computes
+        # it (the Kafka read, the validation and the lookup) while the others wait for it, and
+        # their scheduling gaps overlap. The small results come back in one job; the dead
+        # letters, rare, wait for the summary to say there are some.
+        small = [outputs.summary, outputs.sales_by_minute, outputs.product_sales_by_minute]
+        with ThreadPoolExecutor(max_workers=3) as pool:
 
             def run(action: Callable[..., Any], *args: Any) -> Future:
                 return pool.submit(inheritable_thread_target(action), *args)
@@ -133,13 +134,9 @@ class BatchWriter:
                 run(self.write_cassandra, outputs.orders, "orders"),
                 run(self.write_cassandra, outputs.orders_by_time, "orders_by_time"),
             ]
-            summary_job = run(outputs.summary.first)
-            sales_job = run(outputs.sales_by_minute.collect)
-            product_sales_job = run(outputs.product_sales_by_minute.collect)
-            summary: Row = summary_job.result()
+            [summary], sales, product_sales = transforms.untag(transforms.tagged_union(small).collect(), small)
             if summary.dead_letters:
                 writes.append(run(self.write_dead_letters, outputs.dead_letters))
-            sales, product_sales = sales_job.result(), product_sales_job.result()
             for write in writes:
                 write.result()
         lag = self.topic_end.offsets_behind(self.batch_end(batch_id))

@@ -32,16 +32,22 @@ def stored_orders(spark: SparkSession, settings: Settings, columns: list[str]) -
     )
 
 
-def written_by(spark: SparkSession, rows: list[tuple[str, int]]) -> DataFrame:
-    """(checkpoint_id, batch_id) rows held in the plan itself (a LocalRelation): broadcast with no
-    Spark job of their own, and values rather than literals in generated code, which would then
-    be compiled again for every batch."""
-    values = ", ".join(["(CAST(? AS STRING), CAST(? AS BIGINT))"] * max(len(rows), 1))
+def local_rows(spark: SparkSession, rows: list[tuple], columns: list[tuple[str, str]], name: str) -> DataFrame:
+    """Rows held in the plan itself (a LocalRelation), `columns` as (name, SQL type): broadcast with no
+    Spark job of their own, and values rather than literals in generated code, which would then be
+    compiled again for every batch."""
+    row = "(" + ", ".join(f"CAST(? AS {data_type})" for _, data_type in columns) + ")"
     empty = "" if rows else " WHERE FALSE"
+    names = ", ".join(column for column, _ in columns)
     return spark.sql(
-        f"SELECT * FROM VALUES {values} AS written_by(checkpoint_id, batch_id){empty}",
-        args=[value for row in rows or [("", -1)] for value in row],
+        f"SELECT * FROM VALUES {', '.join([row] * max(len(rows), 1))} AS {name}({names}){empty}",
+        args=[value for values in rows or [(None,) * len(columns)] for value in values],
     )
+
+
+def written_by(spark: SparkSession, rows: list[tuple[str, int]]) -> DataFrame:
+    """(checkpoint_id, batch_id) rows, as local_rows."""
+    return local_rows(spark, rows, [("checkpoint_id", "STRING"), ("batch_id", "BIGINT")], "written_by")
 
 
 class Customers:
@@ -57,11 +63,8 @@ class Customers:
             with mysql_connection(self.settings) as connection, connection.cursor() as cursor:
                 cursor.execute("SELECT customer_id, state FROM customers")
                 rows = cursor.fetchall()
-            # Cached: otherwise every batch's broadcast join would rebuild the table from these
-            # Python rows, one more Spark job with Python workers per batch.
-            frame = self.spark.createDataFrame(rows, "customer_id int, state string").cache()
-            frame.count()
-            if self.frame is not None:
-                self.frame.unpersist()
-            self.frame, self.loaded_at = frame, time.monotonic()
+            # In the plan: each batch's joins broadcast it with no Spark job, where a cached
+            # DataFrame cost one job for every write of every batch.
+            self.frame = local_rows(self.spark, list(rows), [("customer_id", "INT"), ("state", "STRING")], "customers")
+            self.loaded_at = time.monotonic()
         return self.frame

@@ -5,13 +5,14 @@
 on static DataFrames, as later batch jobs over the raw store can.
 """
 
+import functools
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
 
 from spark_jobs.validation import ORDER_COLUMNS
@@ -120,29 +121,42 @@ def against_earlier_orders(
     seen_within = seen >= F.col("received_at") - F.expr(f"INTERVAL {horizon}")
     # The window before the lookup: the connector's direct join fails when Spark canonicalizes
     # a plan with it under an exchange (spark-defaults.conf turns exchange reuse off too).
+    counted_before = valid & seen.isNotNull()
+    counted_before &= counted_by_mysql(
+        "prior_checkpoint", "prior_batch", "checkpoint_id", F.col("batch_id") - 1, "done"
+    )
+    # withColumns, not one withColumn per column: each call analyses the whole plan again,
+    # parse included, in every micro-batch.
     checked = (
-        parsed.withColumn("fingerprint", F.when(valid, fingerprint()))
-        .withColumn("first_in_batch", F.row_number().over(in_batch) == 1)
-        .withColumn("batch_fingerprint", F.first("fingerprint").over(in_batch))
-        .withColumn("batch_first_seen", F.first("received_at").over(in_batch))
-        # Cassandra refuses a read by a null key, and rejected records have no order_id: theirs
-        # is the nil UUID, which reads nothing the stream uses.
-        .withColumn("lookup_id", F.coalesce("order_id", F.lit(str(uuid.UUID(int=0)))))
+        parsed.withColumns(
+            {
+                "fingerprint": F.when(valid, fingerprint()),
+                # Cassandra refuses a read by a null key, and rejected records have no order_id:
+                # theirs is the nil UUID, which reads nothing the stream uses.
+                "lookup_id": F.coalesce("order_id", F.lit(str(uuid.UUID(int=0)))),
+            }
+        )
+        .withColumns(
+            {
+                "first_in_batch": F.row_number().over(in_batch) == 1,
+                "batch_fingerprint": F.first("fingerprint").over(in_batch),
+                "batch_first_seen": F.first("received_at").over(in_batch),
+            }
+        )
         .join(prior, "lookup_id", "left")
         .join(F.broadcast(done), "prior_checkpoint", "left")
         .crossJoin(F.broadcast(batch.select(*WRITTEN_BY)))
-        .withColumn(
-            "counted_before",
-            valid
-            & seen.isNotNull()
-            & counted_by_mysql("prior_checkpoint", "prior_batch", "checkpoint_id", F.col("batch_id") - 1, "done"),
+        .withColumn("counted_before", counted_before)
+        .withColumns(
+            {
+                "same_as": F.when(F.col("counted_before"), F.col("prior_fingerprint")).otherwise(
+                    F.col("batch_fingerprint")
+                ),
+                "first_seen": F.when(F.col("counted_before"), seen).otherwise(F.col("batch_first_seen")),
+                "again": valid & (F.col("counted_before") | ~F.col("first_in_batch")),
+                "expired": F.col("counted_before") & ~seen_within,
+            }
         )
-        .withColumn(
-            "same_as", F.when(F.col("counted_before"), F.col("prior_fingerprint")).otherwise(F.col("batch_fingerprint"))
-        )
-        .withColumn("first_seen", F.when(F.col("counted_before"), seen).otherwise(F.col("batch_first_seen")))
-        .withColumn("again", valid & (F.col("counted_before") | ~F.col("first_in_batch")))
-        .withColumn("expired", F.col("counted_before") & ~seen_within)
     )
     same = F.col("same_as").isNull() | (F.col("fingerprint") == F.col("same_as"))
     first_seen = F.date_format("first_seen", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX")
@@ -199,7 +213,7 @@ def enrich(orders: DataFrame, customers: DataFrame) -> DataFrame:
 def by_time(orders: DataFrame) -> DataFrame:
     """Adds the time-range table's partition key: the UTC day and the minute of that day."""
     minute_of_day = F.hour("created_at") * 60 + F.minute("created_at")
-    return orders.withColumn("day", F.to_date("created_at")).withColumn("bucket", minute_of_day.cast("smallint"))
+    return orders.withColumns({"day": F.to_date("created_at"), "bucket": minute_of_day.cast("smallint")})
 
 
 def _window_totals(orders: DataFrame, window: str, *dimensions: str) -> DataFrame:
@@ -245,6 +259,22 @@ def batch_summary(checked: DataFrame, newest_before: datetime | None, delay: str
         F.max(F.when(new, F.col("created_at"))).cast("timestamp_ntz").alias("max_event_time"),
         F.count_if(new & (F.col("created_at") < watermark)).alias("late_rows"),
     ).withColumn("watermark", watermark.cast("timestamp_ntz"))
+
+
+def tagged_union(frames: list[DataFrame]) -> DataFrame:
+    """Small results as one DataFrame, so that one Spark job collects them all: every frame's
+    columns (null where a frame has none), and `part`, the frame's position in `frames`."""
+    tagged = [frame.withColumn("part", F.lit(part)) for part, frame in enumerate(frames)]
+    return functools.reduce(lambda union, frame: union.unionByName(frame, allowMissingColumns=True), tagged)
+
+
+def untag(rows: Iterable[Row], frames: list[DataFrame]) -> list[list[Row]]:
+    """Rows collected from tagged_union(frames), back to each frame's rows with its own columns."""
+    parts: list[list[Row]] = [[] for _ in frames]
+    columns = [frame.columns for frame in frames]
+    for row in rows:
+        parts[row.part].append(Row(**{name: row[name] for name in columns[row.part]}))
+    return parts
 
 
 def roll_up(windows: Iterable[tuple], period: timedelta) -> list[tuple]:

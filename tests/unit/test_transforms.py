@@ -226,6 +226,17 @@ def test_a_micro_batch_produces_what_a_plain_python_reference_computes(spark):
     assert summary["max_event_time"] == max(o.created_at for o in orders).replace(tzinfo=None)
 
 
+def test_small_results_collected_in_one_job_come_back_as_each_frame_collects_alone(spark):
+    summary = spark.createDataFrame([(7, None)], "input_rows long, newest timestamp")
+    sales = spark.createDataFrame([(1, "TX", 2.5)], "window int, state string, revenue double")
+    products = spark.createDataFrame([(1, "p", 3), (2, "q", 4)], "window int, product_id string, orders long")
+    frames = [summary, sales, products]
+    collected = transforms.untag(transforms.tagged_union(frames).collect(), frames)
+    assert [[row.asDict() for row in part] for part in collected] == [
+        [row.asDict() for row in frame.collect()] for frame in frames
+    ]
+
+
 def test_batch_summary_counts_dead_letters_repeats_and_late_rows_against_the_earlier_newest_event(spark):
     orders = generated_orders(4, start=NOW, span=timedelta(minutes=4))  # at +0, +1, +2, +3 minutes
     values = [o.record()[1] for o in orders] + [orders[3].record()[1], b"junk"]  # the newest resent
