@@ -32,17 +32,26 @@ def stored_orders(spark: SparkSession, settings: Settings, columns: list[str]) -
     )
 
 
+def sql_literal(value: object, data_type: str) -> str:
+    """A value as a SQL literal of data_type; text as hexadecimal bytes, so no quoting can go wrong."""
+    if value is None:
+        return f"CAST(NULL AS {data_type})"
+    if isinstance(value, int):
+        return f"CAST({value:d} AS {data_type})"
+    return f"CAST(X'{str(value).encode().hex()}' AS {data_type})"
+
+
 def local_rows(spark: SparkSession, rows: list[tuple], columns: list[tuple[str, str]], name: str) -> DataFrame:
     """Rows held in the plan itself (a LocalRelation), `columns` as (name, SQL type): broadcast with no
-    Spark job of their own, and values rather than literals in generated code, which would then be
-    compiled again for every batch."""
-    row = "(" + ", ".join(f"CAST(? AS {data_type})" for _, data_type in columns) + ")"
+    Spark job of their own. Written into the statement, not passed as arguments: pyspark makes a
+    JVM call for every argument, a second for a thousand customers."""
+    values = [
+        "(" + ", ".join(sql_literal(value, data_type) for value, (_, data_type) in zip(row, columns, strict=True)) + ")"
+        for row in rows or [(None,) * len(columns)]
+    ]
     empty = "" if rows else " WHERE FALSE"
     names = ", ".join(column for column, _ in columns)
-    return spark.sql(
-        f"SELECT * FROM VALUES {', '.join([row] * max(len(rows), 1))} AS {name}({names}){empty}",
-        args=[value for values in rows or [(None,) * len(columns)] for value in values],
-    )
+    return spark.sql(f"SELECT * FROM VALUES {', '.join(values)} AS {name}({names}){empty}")
 
 
 def written_by(spark: SparkSession, rows: list[tuple[str, int]]) -> DataFrame:

@@ -177,7 +177,10 @@ def test_a_micro_batch_produces_what_a_plain_python_reference_computes(spark):
     parsed = parse_orders(records(spark, values, NOW + timedelta(hours=1)))
     parsed.persist()  # as the stream does: parsed once for every output
     states = reference.customer_states()
-    customers = spark.createDataFrame(pd.DataFrame({"customer_id": list(states), "state": list(states.values())}))
+    # From a session of their own, as in the stream, where each micro-batch has another one.
+    customers = spark.newSession().createDataFrame(
+        pd.DataFrame({"customer_id": list(states), "state": list(states.values())})
+    )
 
     checked = transforms.against_earlier_orders(
         parsed,
