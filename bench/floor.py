@@ -22,6 +22,7 @@ what Spark itself costs per micro-batch on this machine.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ from bench import HarnessError, freshness, stack
 from bench.orders import Run
 from bench.report import Every, distribution, say
 from pipeline.settings import REPO_ROOT, Settings
+from pipeline.stack import processes
 
 START_TIMEOUT_S = 180.0
 STARTED = "engine_floor: started"
@@ -71,8 +73,7 @@ class FloorQuery:
                 cwd=REPO_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            )  # in the benchmark's process group: a Ctrl-C stops it too
 
     def wait_until_started(self) -> float:
         started = time.monotonic()
@@ -83,13 +84,15 @@ class FloorQuery:
         return time.monotonic() - started
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        """SIGTERM to run.sh, which stops the driver; what is left after 30 s is killed."""
+        tree = [self.process.pid, *processes.descendants(self.process.pid)]
+        self.process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(30)
+        for pid in tree:
+            if processes.alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def run(settings: Settings, bench_run: Run) -> dict:
