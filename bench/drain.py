@@ -17,7 +17,8 @@ Usage:
    project's own migrations (KEYSPACE_ceiling, dropped afterwards):
    (a) the Cassandra connector writing the rows a micro-batch writes, from
        memory, to both tables (bench/connector_ceiling.py, spark-submit with the
-       job's settings): what the job's sink allows when nothing else is done;
+       job's settings, in local mode: on a Spark cluster the job holds the
+       executors): what the job's sink allows when nothing else is done;
    (b) Cassandra's own write rate from the JVM: the Java driver's asynchronous
        inserts of a row per table per order (bench/CassandraWriteCeiling.java).
    Cassandra has no load tool on Maven Central (cassandra-stress ships only in
@@ -122,10 +123,13 @@ def ceilings(settings: Settings, count: int, product_id: str) -> dict[str, dict]
     apply_cassandra(scratch)
     try:
         say(f"drain ceiling (a): the connector writes {count:,} orders' rows to both tables from memory")
+        # In the driver's JVM: on a Spark cluster the job holds the executors' cores.
+        local = f"--master local[*] --conf spark.pyspark.python={REPO_ROOT / '.venv/bin/python'}"
         connector = json_line(
             settings,
             stack.spark_script("bench/connector_ceiling.py", scratch.cassandra_keyspace, str(count), product_id),
             "drain-ceiling-connector",
+            env={**os.environ, "SPARK_SUBMIT_ARGS": f"{settings.spark_submit_args} {local}"},
         )
         say(f"drain ceiling (a): {connector['orders_per_s']:,.0f} orders/s")
         say(f"drain ceiling (b): the Java driver inserts {count:,} orders' rows, {JVM_IN_FLIGHT} in flight")
