@@ -22,6 +22,9 @@ from pipeline.stack.services import services
 from pipeline.stack.supervisor import log_file, pids
 
 CATCH_UP_TIMEOUT = 900.0
+# A service the launcher has just seen ready can miss one probe on a loaded host (the cluster
+# topology's Spark UI, during the job's first batch): asked again for this long before it counts.
+ANSWER_WAIT_S = 30.0
 LAST_BATCH = "SELECT batch_id, input_rows, duration_ms FROM stream_progress ORDER BY recorded_at DESC LIMIT 1"
 PRODUCT_ORDERS = "SELECT COALESCE(SUM(orders), 0) FROM product_sales_by_minute WHERE product_id = %s"
 
@@ -33,10 +36,16 @@ def not_running(settings: Settings) -> list[str]:
         if service.name not in running:
             problems.append(f"{service.name} (not running)")
             continue
-        try:
-            service.answers(settings)
-        except Exception as error:  # any client error means "not answering"
-            problems.append(f"{service.name} (not answering: {error})")
+        deadline = time.monotonic() + ANSWER_WAIT_S
+        while True:
+            try:
+                service.answers(settings)
+                break
+            except Exception as error:  # any client error means "not answering"
+                if time.monotonic() >= deadline:
+                    problems.append(f"{service.name} (not answering: {error})")
+                    break
+                time.sleep(1)
     return problems
 
 
