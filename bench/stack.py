@@ -18,7 +18,7 @@ from bench.report import Every, say
 from ingest_api.producer import producer_config
 from pipeline.clients import cassandra_cluster, mysql_connection
 from pipeline.settings import REPO_ROOT, Settings
-from pipeline.stack.services import services
+from pipeline.stack.services import probe_error, services
 from pipeline.stack.supervisor import log_file, pids
 
 CATCH_UP_TIMEOUT = 900.0
@@ -37,15 +37,10 @@ def not_running(settings: Settings) -> list[str]:
             problems.append(f"{service.name} (not running)")
             continue
         deadline = time.monotonic() + ANSWER_WAIT_S
-        while True:
-            try:
-                service.answers(settings)
-                break
-            except Exception as error:  # any client error means "not answering"
-                if time.monotonic() >= deadline:
-                    problems.append(f"{service.name} (not answering: {error})")
-                    break
-                time.sleep(1)
+        while (error := probe_error(service, settings)) and time.monotonic() < deadline:
+            time.sleep(1)
+        if error:
+            problems.append(f"{service.name} (not answering: {error})")
     return problems
 
 
