@@ -32,8 +32,10 @@ export SPARK_LOCAL_IP PYTHONPATH="$repo" PYSPARK_PYTHON="$repo/.venv/bin/python"
 shipped=()
 if [[ $SPARK_SHIP_PYTHON == True ]]; then
   python="$STATE_DIR/spark-python"
+  # job.zip lands in each executor's working directory; on PYTHONPATH, the Python daemon
+  # (spark.python.daemon.module) finds its module there before the first task.
   shipped=(--archives "$python/environment.tar.gz#environment" --py-files "$python/job.zip"
-           --conf spark.pyspark.python=./environment/bin/python
+           --conf spark.executorEnv.PYTHONPATH=job.zip --conf spark.pyspark.python=./environment/bin/python
            --conf spark.pyspark.driver.python="$repo/.venv/bin/python")
 fi
 # The Cassandra connector trusts a Java trust store (pipeline/clients.py: spark_truststore).

@@ -12,11 +12,9 @@ two ways equal.
 
 import functools
 import re
-import sys
 import types
 import typing
 import uuid
-import zipimport
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -172,7 +170,6 @@ def _validate_batches(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]
     Every row keeps its key and value bytes: a valid order can still turn out to
     reuse an order_id with different content, a dead letter with those bytes.
     """
-    _keep_zip_caches()
     for records in batches:
         now = datetime.now(UTC)
         fast = (
@@ -272,16 +269,3 @@ def parse_orders(records: DataFrame) -> DataFrame:
         .select(*KAFKA_COLUMNS, "timestamp_ms", "fast", "order.*")
         .mapInPandas(_validate_batches, PARSED_SCHEMA)
     )
-
-
-def _keep_zip_caches() -> None:
-    """Stop this Python worker from re-reading every archive on sys.path before each task.
-
-    pyspark's worker calls importlib.invalidate_caches() before every task; on
-    Python 3.10 and 3.11 that re-reads the directory of every zip on sys.path
-    (cpython#103200, fixed in 3.12; SPARK-54744), and pyspark puts spark-core's
-    jar there: half of each worker's time (docs/performance.md). The archives
-    never change while a worker lives.
-    """
-    if sys.version_info < (3, 12):
-        zipimport.zipimporter.invalidate_caches = lambda self: None  # type: ignore[method-assign]

@@ -3,9 +3,18 @@
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
+
+SPARK_DEFAULTS = Path(__file__).parents[2] / "spark_jobs" / "spark-defaults.conf"
+
+
+def job_setting(name: str) -> str:
+    """One of the job's settings in spark_jobs/spark-defaults.conf."""
+    lines = [line.split(None, 1) for line in SPARK_DEFAULTS.read_text().splitlines()]
+    return dict(line for line in lines if len(line) == 2 and not line[0].startswith("#"))[name]
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +27,8 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", 1)
         .config("spark.ui.enabled", False)
+        # The job's Python workers, so that the tests run them as the stream does.
+        .config("spark.python.daemon.module", job_setting("spark.python.daemon.module"))
         .getOrCreate()
     )
     yield session
