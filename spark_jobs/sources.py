@@ -17,6 +17,11 @@ def read_orders(spark: SparkSession, settings: Settings, starting_offsets: str) 
         .option("subscribe", settings.orders_topic)
         .option("startingOffsets", starting_offsets)
         .option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+        # A read task's consumer fetches ahead, and the broker holds that fetch until new
+        # records come, up to fetch.max.wait.ms (500 ms by default). Spark asks the same
+        # connection for the partition's offsets after every fetch, which the broker answers
+        # only after the held fetch: every read task waited for the next produce.
+        .option("kafka.fetch.max.wait.ms", "10")
         .load()
     )
 
