@@ -111,7 +111,7 @@ class BatchWriter:
     def write(self, batch_id: int, outputs: transforms.MicroBatch) -> None:
         with self.watchdog.batch():
             began = time.monotonic()
-            # The orders come from a broadcast join that every write shares: computed once.
+            # The orders come from a broadcast join that every write and window sum shares: computed once.
             outputs.orders.persist()
             try:
                 self.write_all(batch_id, outputs, began)

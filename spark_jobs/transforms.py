@@ -57,14 +57,17 @@ def micro_batch(
     the newest event time of the earlier batches, which sets the lateness
     watermark with `delay`; `window` the length of the tumbling windows.
     """
-    orders = enrich(new_orders(checked), customers)
+    orders = enrich(new_orders(checked), customers).select(*ORDERS_TABLE)
+    # Every output derives from `orders`, so that a cache of it (sinks.BatchWriter) serves them all.
+    # A micro-batch's windows and counts are small: each is summed in one task (coalesce(1)
+    # needs no shuffle), where a shuffle would add a stage that waits for a core.
     return MicroBatch(
-        orders=orders.select(*ORDERS_TABLE),
+        orders=orders,
         orders_by_time=by_time(orders).select(*ORDERS_BY_TIME_TABLE),
-        sales_by_minute=sales_by_minute(orders, window),
-        product_sales_by_minute=product_sales_by_minute(orders, window),
+        sales_by_minute=sales_by_minute(orders.coalesce(1), window),
+        product_sales_by_minute=product_sales_by_minute(orders.coalesce(1), window),
         dead_letters=dead_letters(checked),
-        summary=batch_summary(checked, newest_before, delay),
+        summary=batch_summary(checked.coalesce(1), newest_before, delay),
     )
 
 
