@@ -122,18 +122,16 @@ class BatchWriter:
         liveness.require_cassandra(self.spark, self.settings)
         # Spark jobs over the cached batch, run together: the first to need a partition computes
         # it (the Kafka read, the validation and the lookup) while the others wait for it, and
-        # their scheduling gaps overlap. The small results come back in one job; the dead
-        # letters, rare, wait for the summary to say there are some.
-        small = [outputs.summary, outputs.sales_by_minute, outputs.product_sales_by_minute]
+        # their scheduling gaps overlap, as does the building of the outputs not written yet
+        # (MicroBatch builds each when first used). The small results come back in one job; the
+        # dead letters, rare, wait for the summary to say there are some.
         with ThreadPoolExecutor(max_workers=3) as pool:
 
             def run(action: Callable[..., Any], *args: Any) -> Future:
                 return pool.submit(inheritable_thread_target(action), *args)
 
-            writes = [
-                run(self.write_cassandra, outputs.orders, "orders"),
-                run(self.write_cassandra, outputs.orders_by_time, "orders_by_time"),
-            ]
+            writes = [run(self.write_cassandra, outputs, table) for table in ("orders", "orders_by_time")]
+            small = [outputs.summary, outputs.sales_by_minute, outputs.product_sales_by_minute]
             [summary], sales, product_sales = transforms.untag(transforms.tagged_union(small).collect(), small)
             if summary.dead_letters:
                 writes.append(run(self.write_dead_letters, outputs.dead_letters))
@@ -188,8 +186,9 @@ class BatchWriter:
             .save()
         )
 
-    def write_cassandra(self, rows: DataFrame, table: str) -> None:
-        write_cassandra(rows, self.settings.cassandra_keyspace, table)
+    def write_cassandra(self, outputs: transforms.MicroBatch, table: str) -> None:
+        """Writes the output of the table's name, built in the write's own thread."""
+        write_cassandra(getattr(outputs, table), self.settings.cassandra_keyspace, table)
 
     def commit(self, batch_id: int, sales: list[Row], product_sales: list[Row], progress: tuple) -> bool:
         """The batch's window increments and their rollups, its id and its progress row in one transaction;

@@ -1,6 +1,6 @@
 """What the orders stream computes, as pure functions: DataFrame in, DataFrame out.
 
-`micro_batch` says on one screen what one micro-batch produces; the stream
+`micro_batch` (a `MicroBatch`) says on one screen what one micro-batch produces; the stream
 (orders_stream.py) only reads, calls it and writes, and the unit tests call it
 on static DataFrames, as later batch jobs over the raw store can.
 """
@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import NamedTuple
 
 from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
@@ -36,15 +35,53 @@ ORDERS_TABLE = [*ORDER_COLUMNS, "state", "fingerprint", "first_seen", *WRITTEN_B
 ORDERS_BY_TIME_TABLE = ["day", "bucket", *ORDER_COLUMNS, "state", *WRITTEN_BY]
 
 
-class MicroBatch(NamedTuple):
-    """What one micro-batch produces, one DataFrame per destination."""
+class MicroBatch:
+    """What one micro-batch produces, one DataFrame per destination (micro_batch).
 
-    orders: DataFrame  # Cassandra `orders`: each new order with its customer's state, fingerprint and batch
-    orders_by_time: DataFrame  # Cassandra `orders_by_time`: the same, keyed by UTC day and minute
-    sales_by_minute: DataFrame  # MySQL: orders, units, revenue per window, source, state, payment method, currency
-    product_sales_by_minute: DataFrame  # MySQL: the same per window and product
-    dead_letters: DataFrame  # Kafka `orders.dlq`: each rejected record's bytes, why and where from
-    summary: DataFrame  # MySQL `stream_progress`: one row of counts
+    Each is built when first used: building a DataFrame costs its planning,
+    and the writer (sinks.BatchWriter) starts the first write while it builds
+    the others.
+    """
+
+    def __init__(
+        self, checked: DataFrame, customers: DataFrame, newest_before: datetime | None, window: str, delay: str
+    ):
+        self.checked, self.customers = checked, customers
+        self.newest_before, self.window, self.delay = newest_before, window, delay
+
+    @functools.cached_property
+    def orders(self) -> DataFrame:
+        """Cassandra `orders`: each new order with its customer's state, fingerprint and batch."""
+        return enrich(new_orders(self.checked), self.customers).select(*ORDERS_TABLE)
+
+    # Every output below derives from `orders`, so that a cache of it (sinks.BatchWriter) serves them
+    # all. A micro-batch's windows and counts are small: each is summed in one task (coalesce(1)
+    # needs no shuffle), where a shuffle would add a stage that waits for a core.
+
+    @functools.cached_property
+    def orders_by_time(self) -> DataFrame:
+        """Cassandra `orders_by_time`: the same, keyed by UTC day and minute."""
+        return by_time(self.orders).select(*ORDERS_BY_TIME_TABLE)
+
+    @functools.cached_property
+    def sales_by_minute(self) -> DataFrame:
+        """MySQL: orders, units, revenue per window, source, state, payment method, currency."""
+        return sales_by_minute(self.orders.coalesce(1), self.window)
+
+    @functools.cached_property
+    def product_sales_by_minute(self) -> DataFrame:
+        """MySQL: the same per window and product."""
+        return product_sales_by_minute(self.orders.coalesce(1), self.window)
+
+    @functools.cached_property
+    def dead_letters(self) -> DataFrame:
+        """Kafka `orders.dlq`: each rejected record's bytes, why and where from."""
+        return dead_letters(self.checked)
+
+    @functools.cached_property
+    def summary(self) -> DataFrame:
+        """MySQL `stream_progress`: one row of counts."""
+        return batch_summary(self.checked.coalesce(1), self.newest_before, self.delay)
 
 
 def micro_batch(
@@ -57,18 +94,7 @@ def micro_batch(
     the newest event time of the earlier batches, which sets the lateness
     watermark with `delay`; `window` the length of the tumbling windows.
     """
-    orders = enrich(new_orders(checked), customers).select(*ORDERS_TABLE)
-    # Every output derives from `orders`, so that a cache of it (sinks.BatchWriter) serves them all.
-    # A micro-batch's windows and counts are small: each is summed in one task (coalesce(1)
-    # needs no shuffle), where a shuffle would add a stage that waits for a core.
-    return MicroBatch(
-        orders=orders,
-        orders_by_time=by_time(orders).select(*ORDERS_BY_TIME_TABLE),
-        sales_by_minute=sales_by_minute(orders.coalesce(1), window),
-        product_sales_by_minute=product_sales_by_minute(orders.coalesce(1), window),
-        dead_letters=dead_letters(checked),
-        summary=batch_summary(checked.coalesce(1), newest_before, delay),
-    )
+    return MicroBatch(checked, customers, newest_before, window, delay)
 
 
 def fingerprint() -> Column:
