@@ -54,9 +54,10 @@ class MicroBatch:
         """Cassandra `orders`: each new order with its customer's state, fingerprint and batch."""
         return enrich(new_orders(self.checked), self.customers).select(*ORDERS_TABLE)
 
-    # Every output below derives from `orders`, so that a cache of it (sinks.BatchWriter) serves them
-    # all. A micro-batch's windows and counts are small: each is summed in one task (coalesce(1)
-    # needs no shuffle), where a shuffle would add a stage that waits for a core.
+    # The rows and windows below derive from `orders`, so that a cache of it (sinks.BatchWriter)
+    # serves them all; the summary and dead letters from `checked`, which the stream caches. A
+    # micro-batch's windows and counts are small: each is summed in one task (coalesce(1) needs
+    # no shuffle), where a shuffle would add a stage that waits for a core.
 
     @functools.cached_property
     def orders_by_time(self) -> DataFrame:
