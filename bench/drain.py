@@ -12,7 +12,9 @@ Usage:
    command's start until MySQL counts every one of the orders. The MySQL
    transaction is each batch's last write (spark_jobs/sinks.py), so Cassandra
    holds them too by then; the benchmark checks that it does, by order_id.
-   Also reported: the rate from when the job answered (the launcher returned).
+   Also reported: the rate from when the job answered (the launcher returned), and
+   the warm rate: the orders after the first (cold) batch's, from when MySQL first
+   counted any, which a longer backlog approaches.
 4. Ceilings, each writing as many orders into a scratch keyspace made by the
    project's own migrations (KEYSPACE_ceiling, dropped afterwards):
    (a) the Cassandra connector writing the rows a micro-batch writes, from
@@ -73,12 +75,15 @@ def preload(settings: Settings, records: list[tuple[bytes, bytes]]) -> float:
     return time.monotonic() - started
 
 
-def wait_until_counted(settings: Settings, product_id: str, expected: int, started: float) -> float:
-    """Poll MySQL until it counts `expected` orders of product_id; the monotonic time it did."""
+def wait_until_counted(settings: Settings, product_id: str, expected: int, started: float) -> tuple[float, float, int]:
+    """Poll MySQL until it counts `expected` orders of product_id: the monotonic time it did, and the
+    time and count of the first poll that found any (the job's first, cold batch committed)."""
     timeout = 300 + expected / 500  # a cold job's first batches take a minute or more; then far beyond its pace
-    tick = Every(5)
+    tick, first = Every(5), None
     with stack.mysql(settings) as connection:
         while (counted := stack.product_orders(connection, product_id)) < expected:
+            if counted and first is None:
+                first = (time.monotonic(), counted)
             stack.require_job(settings, "the preloaded orders")
             waited = time.monotonic() - started
             if waited > timeout:
@@ -94,7 +99,8 @@ def wait_until_counted(settings: Settings, product_id: str, expected: int, start
             f"drain: MySQL counts {counted:,} orders of product {product_id}, "
             f"{expected:,} were produced: some were counted twice"
         )
-    return time.monotonic()
+    done = time.monotonic()
+    return (done, *(first or (done, counted)))
 
 
 def found_in_cassandra(session, order_ids: list[UUID]) -> int:
@@ -180,7 +186,7 @@ def run(settings: Settings, bench_run: Run) -> dict:
         stack.launcher("up", "spark")
         answered = time.monotonic()
         say(f"drain: the job answers after {answered - started:.1f} s; waiting until MySQL counts every order")
-        done = wait_until_counted(settings, product_id, len(records), started)
+        done, warm, counted_cold = wait_until_counted(settings, product_id, len(records), started)
     finally:
         if not stack.job_running(settings):
             stack.launcher("up", "spark")
@@ -206,6 +212,8 @@ def run(settings: Settings, bench_run: Run) -> dict:
         "seconds": round(seconds, 3),
         "orders_per_s": len(records) / seconds,
         "orders_per_s_after_answering": len(records) / (done - answered),
+        # Once the first (cold) batch has committed: the pace of a warm job.
+        "orders_per_s_warm": (len(records) - counted_cold) / (done - warm) if done > warm else None,
         "cassandra_found": found,
         "ceiling": ceiling,
         "of_connector": len(records) / seconds / ceiling["connector"]["orders_per_s"],

@@ -170,6 +170,18 @@ def drain_rows(drain: dict) -> list[Row]:
             f">= {target.drain_orders_per_s:,} orders/s, ratio >= {target.drain_of_ceiling:.1f}",
             drain["orders_per_s"] >= target.drain_orders_per_s and drain["of_connector"] >= target.drain_of_ceiling,
         ),
+        *(
+            [
+                Row(
+                    f"drain {measured}, once the first batch committed (warm)",
+                    rate(drain["orders_per_s_warm"]),
+                    f"(a) {rate(connector['orders_per_s'])}",
+                    f"{drain['orders_per_s_warm'] / connector['orders_per_s']:.2f}",
+                )
+            ]
+            if drain.get("orders_per_s_warm")
+            else []
+        ),
         Row(
             f"drain {measured}, against Cassandra's own write rate",
             rate(drain["orders_per_s"]),

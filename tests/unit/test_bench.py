@@ -137,6 +137,7 @@ def results(batch_per_s=25_000.0, ceiling_per_s=40_000.0, drain_per_s=12_000.0, 
                 "orders_per_s": drain_per_s,
                 "seconds": 10.0,
                 "orders_per_s_after_answering": 20_000.0,
+                "orders_per_s_warm": 24_000.0,
                 "ceiling": {"connector": {"orders_per_s": 15_000.0}, "jvm": {"orders_per_s": 30_000.0}},
                 "of_connector": drain_per_s / 15_000,
                 "of_jvm": drain_per_s / 30_000,
@@ -157,6 +158,7 @@ def test_rows_judge_every_target():
         ("freshness", True),  # p95 2 s, 1.33 x the floor
         ("freshness", False),  # MySQL p95 6 s, target 2 s
         ("drain", True),  # 12,000 orders/s, 0.8 of ceiling (a)
+        ("drain", None),  # warm, beside ceiling (a), no target
         ("drain", None),  # beside ceiling (b), no target
         ("peak", True),
         ("peak", None),
@@ -168,6 +170,14 @@ def test_batch_ingest_and_drain_need_their_rate_and_their_share_of_the_ceiling()
     assert (batch.ratio, batch.met) == ("0.42", False)
     drain = report.rows(results(drain_per_s=9_000.0))[7]
     assert (drain.ratio, drain.met) == ("0.60", False)
+
+
+def test_the_warm_drain_is_shown_beside_ceiling_a_when_the_backlog_took_more_than_one_batch():
+    warm = report.rows(results())[8]
+    assert (warm.result, warm.ratio) == ("24,000 orders/s", "1.60")
+    one_batch = results()
+    one_batch["phases"]["drain"]["orders_per_s_warm"] = None
+    assert [row.measure for row in report.rows(one_batch)].count(warm.measure) == 0
 
 
 def test_freshness_is_judged_against_the_engine_floor():
