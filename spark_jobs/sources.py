@@ -47,9 +47,10 @@ def sql_literal(value: object, data_type: str) -> str:
 
 
 def local_rows(spark: SparkSession, rows: list[tuple], columns: list[tuple[str, str]], name: str) -> DataFrame:
-    """Rows held in the plan itself (a LocalRelation), `columns` as (name, SQL type): broadcast with no
-    Spark job of their own. Written into the statement, not passed as arguments: pyspark makes a
-    JVM call for every argument, a second for a thousand customers."""
+    """Rows held in the plan itself (a LocalRelation), `columns` as (name, SQL type): a plan that joins
+    them broadcasts them with one small job (Spark collects even a LocalRelation that way). Written
+    into the statement, not passed as arguments: pyspark makes a JVM call for every argument, a
+    second for a thousand customers."""
     values = [
         "(" + ", ".join(sql_literal(value, data_type) for value, (_, data_type) in zip(row, columns, strict=True)) + ")"
         for row in rows or [(None,) * len(columns)]
@@ -77,8 +78,8 @@ class Customers:
             with mysql_connection(self.settings) as connection, connection.cursor() as cursor:
                 cursor.execute("SELECT customer_id, state FROM customers")
                 rows = cursor.fetchall()
-            # In the plan: each batch's joins broadcast it with no Spark job, where a cached
-            # DataFrame cost one job for every write of every batch.
+            # In the plan: each batch broadcasts it once, where a cached DataFrame cost one
+            # job for every write of every batch.
             self.frame = local_rows(self.spark, list(rows), [("customer_id", "INT"), ("state", "STRING")], "customers")
             self.loaded_at = time.monotonic()
         return self.frame
