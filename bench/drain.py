@@ -75,9 +75,12 @@ def preload(settings: Settings, records: list[tuple[bytes, bytes]]) -> float:
     return time.monotonic() - started
 
 
-def wait_until_counted(settings: Settings, product_id: str, expected: int, started: float) -> tuple[float, float, int]:
+def wait_until_counted(
+    settings: Settings, product_id: str, expected: int, started: float
+) -> tuple[float, tuple[float, int] | None]:
     """Poll MySQL until it counts `expected` orders of product_id: the monotonic time it did, and the
-    time and count of the first poll that found any (the job's first, cold batch committed)."""
+    time and count of the first poll that found some but not all (the job's first, cold batch
+    committed), None when the first it found were all."""
     timeout = 300 + expected / 500  # a cold job's first batches take a minute or more; then far beyond its pace
     tick, first = Every(5), None
     with stack.mysql(settings) as connection:
@@ -99,8 +102,7 @@ def wait_until_counted(settings: Settings, product_id: str, expected: int, start
             f"drain: MySQL counts {counted:,} orders of product {product_id}, "
             f"{expected:,} were produced: some were counted twice"
         )
-    done = time.monotonic()
-    return (done, *(first or (done, counted)))
+    return time.monotonic(), first
 
 
 def found_in_cassandra(session, order_ids: list[UUID]) -> int:
@@ -186,7 +188,7 @@ def run(settings: Settings, bench_run: Run) -> dict:
         stack.launcher("up", "spark")
         answered = time.monotonic()
         say(f"drain: the job answers after {answered - started:.1f} s; waiting until MySQL counts every order")
-        done, warm, counted_cold = wait_until_counted(settings, product_id, len(records), started)
+        done, first = wait_until_counted(settings, product_id, len(records), started)
     finally:
         if not stack.job_running(settings):
             stack.launcher("up", "spark")
@@ -213,7 +215,7 @@ def run(settings: Settings, bench_run: Run) -> dict:
         "orders_per_s": len(records) / seconds,
         "orders_per_s_after_answering": len(records) / (done - answered),
         # Once the first (cold) batch has committed: the pace of a warm job.
-        "orders_per_s_warm": (len(records) - counted_cold) / (done - warm) if done > warm else None,
+        "orders_per_s_warm": (len(records) - first[1]) / (done - first[0]) if first else None,
         "cassandra_found": found,
         "ceiling": ceiling,
         "of_connector": len(records) / seconds / ceiling["connector"]["orders_per_s"],

@@ -160,7 +160,7 @@ def floor_rows(floor: dict) -> list[Row]:
 def drain_rows(drain: dict) -> list[Row]:
     connector, jvm, target = drain["ceiling"]["connector"], drain["ceiling"]["jvm"], TARGETS
     measured = f"{drain['orders']:,} preloaded orders"
-    return [
+    rows = [
         Row(
             f"drain {measured} into both stores",
             f"{rate(drain['orders_per_s'])} ({drain['seconds']:.1f} s from job start; "
@@ -170,18 +170,6 @@ def drain_rows(drain: dict) -> list[Row]:
             f">= {target.drain_orders_per_s:,} orders/s, ratio >= {target.drain_of_ceiling:.1f}",
             drain["orders_per_s"] >= target.drain_orders_per_s and drain["of_connector"] >= target.drain_of_ceiling,
         ),
-        *(
-            [
-                Row(
-                    f"drain {measured}, once the first batch committed (warm)",
-                    rate(drain["orders_per_s_warm"]),
-                    f"(a) {rate(connector['orders_per_s'])}",
-                    f"{drain['orders_per_s_warm'] / connector['orders_per_s']:.2f}",
-                )
-            ]
-            if drain.get("orders_per_s_warm")
-            else []
-        ),
         Row(
             f"drain {measured}, against Cassandra's own write rate",
             rate(drain["orders_per_s"]),
@@ -189,6 +177,10 @@ def drain_rows(drain: dict) -> list[Row]:
             f"{drain['of_jvm']:.2f}",
         ),
     ]
+    if warm := drain.get("orders_per_s_warm"):  # none when the whole backlog came in one batch
+        ceiling, ratio = f"(a) {rate(connector['orders_per_s'])}", f"{warm / connector['orders_per_s']:.2f}"
+        rows.insert(1, Row(f"drain {measured}, once the first batch committed (warm)", rate(warm), ceiling, ratio))
+    return rows
 
 
 def reconcile_rows(phase: dict) -> list[Row]:
